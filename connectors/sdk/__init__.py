@@ -2,8 +2,9 @@
 
 from connectors.sdk._datasource import DataSource, InMemorySource, Row
 from connectors.sdk._schema import FieldSpec, FieldType, Schema, Sensitivity
+from connectors.sdk._sqlite_source import SqliteSource
 
-__all__ = sorted([
+__all__ = [
     "DataSource",
     "FieldSpec",
     "FieldType",
@@ -11,4 +12,5 @@ __all__ = sorted([
     "Row",
     "Schema",
     "Sensitivity",
-])
+    "SqliteSource",
+]

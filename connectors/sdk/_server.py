@@ -1,0 +1,151 @@
+"""The connector server: wraps any :class:`DataSource` with spec verification and transforms.
+
+A connector author writes data access only. Everything that guards a release lives here:
+the signed spec is verified (signature, freshness, replay), re-checked against the partner's
+*own* copy of the agreement (anything wider is refused), subjects are validated, only the
+granted fields are read, and every value is transformed at the source before it leaves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Sequence
+from datetime import date
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from connectors.sdk._datasource import DataSource
+from connectors.sdk._schema import FieldType
+from connectors.sdk._spec import SpecVerifier
+from connectors.sdk._transforms import TRANSFORMS, build_transform, derive_pseudonym_key
+from connectors.sdk._values import to_value
+from gateway.errors import DeadlineExceeded, NotFound, PermissionDenied
+from gateway.pb.pgw.v1 import common_pb2, connector_pb2, connector_pb2_grpc
+from gateway.policy import Agreement, PolicySet, check_spec_against
+from gateway.status import rpc
+from gateway.validate import validate_person_ids
+
+KIND = {t: connector_pb2.FieldKind.Value(f"FIELD_KIND_{t.name}") for t in FieldType}
+MAX_MESSAGE = 16 * 1024 * 1024
+
+
+class ConnectorService(connector_pb2_grpc.ConnectorServiceServicer):
+    """Serves one partner's DataSource under that partner's own agreements."""
+
+    def __init__(self, source: DataSource, policies: PolicySet, verifier: SpecVerifier,
+                 pseudonym_secret: bytes, *, today: Callable[[], date] = date.today,
+                 witness: Any = None) -> None:
+        self.source = source
+        self.partner = source.schema.partner
+        self.policies = policies
+        self.verifier = verifier
+        self._secret = pseudonym_secret
+        self._today = today
+        self._pipelines: dict[tuple[str, str], list[tuple[str, str, Any]]] = {}
+        self.witness = witness
+
+    @rpc
+    async def Describe(self, request: connector_pb2.DescribeRequest,
+                       context: grpc.aio.ServicerContext, rid: str) -> connector_pb2.DescribeResponse:
+        return connector_pb2.DescribeResponse(
+            partner=self.partner,
+            fields=[connector_pb2.FieldInfo(name=f.name, kind=KIND[f.type],
+                                            sensitivity=f.sensitivity.value,
+                                            description=f.description)
+                    for f in self.source.schema.fields],
+            transforms=sorted(TRANSFORMS))
+
+    @rpc
+    async def Fetch(self, request: connector_pb2.FetchRequest,
+                    context: grpc.aio.ServicerContext, rid: str) -> connector_pb2.FetchResponse:
+        spec = self.verifier.verify(request.signed_spec)
+        agreement = self._own_agreement(spec)
+        subjects = validate_person_ids(list(spec.subjects), field="spec.subjects")
+        if len(subjects) > agreement.limits.max_subjects_per_request:
+            raise PermissionDenied("too many subjects for the agreement",
+                                   reason="limits.max_subjects_per_request exceeded")
+        pipeline = self._pipeline(agreement, [f.field for f in spec.fields])
+        readable = [field for field, transform, _ in pipeline if transform != "suppress"]
+        remaining = context.time_remaining()
+        try:
+            rows = await asyncio.wait_for(self.source.fetch(subjects, readable),
+                                          timeout=remaining if remaining else None)
+        except TimeoutError:
+            raise DeadlineExceeded("the partner's data source did not answer in time") from None
+        return connector_pb2.FetchResponse(request_id=spec.request_id,
+                                           rows=self._rows(rows, pipeline))
+
+    def _own_agreement(self, spec: connector_pb2.ReleaseSpec) -> Agreement:
+        if spec.partner != self.partner:
+            raise PermissionDenied("spec is for another partner", reason="spec partner mismatch")
+        try:
+            agreement = self.policies.agreement(spec.agreement.id)
+        except NotFound:
+            raise PermissionDenied("no such agreement at this partner",
+                                   reason="spec names an agreement unknown here") from None
+        if (agreement.partner != self.partner or agreement.version != spec.agreement.version
+                or agreement.content_hash != spec.agreement.content_hash):
+            raise PermissionDenied("agreement differs from this partner's copy",
+                                   reason="spec agreement version or hash mismatch")
+        fields = {f.field: (f.transform, json.loads(f.params_json or "{}")) for f in spec.fields}
+        if len(fields) != len(spec.fields) or not fields:
+            raise PermissionDenied("spec fields empty or repeated", reason="spec fields malformed")
+        problems = check_spec_against(agreement, org=spec.requester_org, purpose=spec.purpose,
+                                      fields=fields, today=self._today())
+        if problems:
+            raise PermissionDenied("spec is wider than the agreement",
+                                   reason="; ".join(problems))
+        return agreement
+
+    def _pipeline(self, agreement: Agreement, fields: Sequence[str]) -> list[tuple[str, str, Any]]:
+        """(field, transform name, transform) per field, built once per agreement version."""
+        out = []
+        for field in fields:
+            key = (agreement.content_hash, field)
+            if key not in self._pipelines:
+                grant = agreement.grant(field)
+                spec = self.source.schema.field(field)
+                if grant is None or spec is None:  # check_spec_against rules this out
+                    raise PermissionDenied("field not granted", reason="field not granted")
+                fn = build_transform(grant.transform, grant.param_dict, spec.type,
+                                     pseudonym_key=derive_pseudonym_key(self._secret, agreement.id))
+                self._pipelines[key] = [(field, grant.transform, fn)]
+            out.extend(self._pipelines[key])
+        return out
+
+    def _rows(self, rows: Sequence[Any], pipeline: list[tuple[str, str, Any]]
+              ) -> list[connector_pb2.Row]:
+        out = []
+        for index, row in enumerate(rows):
+            if row is None:
+                out.append(connector_pb2.Row(subject_index=index, found=False))
+                continue
+            values = []
+            for field, transform, fn in pipeline:
+                raw = None if transform == "suppress" else row.get(field)
+                fv = common_pb2.FieldValue(partner=self.partner, field=field, transform=transform)
+                encoded = to_value(fn(raw), fn.output_type)
+                if encoded is not None:
+                    fv.value.CopyFrom(encoded)
+                values.append(fv)
+            out.append(connector_pb2.Row(subject_index=index, found=True, values=values))
+        return out
+
+
+async def start_connector(service: ConnectorService, address: str) -> tuple[grpc.aio.Server, int]:
+    """Start a grpc.aio server for ``service`` with the standard health service."""
+    server = grpc.aio.server(options=[("grpc.max_receive_message_length", MAX_MESSAGE),
+                                      ("grpc.max_send_message_length", MAX_MESSAGE)])
+    connector_pb2_grpc.add_ConnectorServiceServicer_to_server(service, server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    port = server.add_insecure_port(address)
+    if port == 0:
+        raise OSError(f"cannot listen on {address}")
+    await server.start()
+    await health_servicer.set("pgw.v1.ConnectorService", health_pb2.HealthCheckResponse.SERVING)
+    await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+    return server, port

@@ -1,0 +1,144 @@
+"""A :class:`DataSource` over one table of a local SQLite database, opened read-only.
+
+Only parameterised queries are run. The table, key column and field names are the only
+identifiers in the SQL text: they come from the code and the schema (never from a request),
+must be plain identifiers, and are quoted; subjects always travel as bound parameters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import queue
+import re
+import sqlite3
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from connectors.sdk._datasource import DataSource, Row
+from connectors.sdk._schema import FieldType, Schema
+
+__all__ = ["CHUNK_SIZE", "SqliteSource"]
+
+#: Most subjects bound into one ``IN (...)`` query.
+CHUNK_SIZE = 500
+
+Decoder = Callable[[Any], Any]
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+def _float_list(raw: Any) -> list[float]:
+    return [float(v) for v in json.loads(raw)]
+
+
+_DEFAULT_DECODERS: dict[FieldType, Decoder] = {
+    FieldType.STRING: str,
+    FieldType.INT: int,
+    FieldType.FLOAT: float,
+    FieldType.BOOL: bool,
+    FieldType.DATE: str,
+    FieldType.MONTH: str,
+    FieldType.CODE: str,
+    FieldType.FLOAT_LIST: _float_list,
+}
+
+
+def _quote(name: str, what: str) -> str:
+    if not _IDENTIFIER.match(name):
+        raise ValueError(f"{what} must be a plain SQL identifier, got {name!r}")
+    return f'"{name}"'
+
+
+class SqliteSource(DataSource):
+    """Rows of ``table`` keyed by ``key_column``, one column per schema field.
+
+    ``decoders`` overrides the per-type decoding of stored values for named fields. Reads run
+    in worker threads (``asyncio.to_thread``) over a small pool of read-only connections.
+    """
+
+    def __init__(
+        self,
+        schema: Schema,
+        db_path: str | Path,
+        table: str,
+        key_column: str = "person_id",
+        decoders: Mapping[str, Decoder] | None = None,
+    ) -> None:
+        self.schema = schema
+        self._table = _quote(table, "table")
+        self._key = _quote(key_column, "key column")
+        self._columns = {f.name: _quote(f.name, "field name") for f in schema.fields}
+        self._decoders = {f.name: _DEFAULT_DECODERS[f.type] for f in schema.fields}
+        for name, decoder in (decoders or {}).items():
+            if name not in self._decoders:
+                raise ValueError(f"decoder for unknown field {name!r} ({schema.partner})")
+            self._decoders[name] = decoder
+        self._uri = Path(db_path).resolve().as_uri() + "?mode=ro"
+        self._idle: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
+        self._closed = False
+        conn = self._connect()  # fail fast on a missing file, table or column
+        try:
+            cols = {r[1] for r in conn.execute(f"PRAGMA table_info({self._table})")}
+            missing = sorted({key_column, *self._columns} - cols)
+            if missing:
+                raise ValueError(f"table {table!r} lacks columns: {', '.join(missing)}")
+        except BaseException:
+            conn.close()
+            raise
+        self._idle.put(conn)
+
+    def _connect(self) -> sqlite3.Connection:
+        return sqlite3.connect(self._uri, uri=True, check_same_thread=False)
+
+    def _check_fields(self, fields: Sequence[str]) -> None:
+        for name in fields:
+            if name not in self._columns:
+                raise ValueError(f"unknown field {name!r} for partner {self.schema.partner}")
+
+    async def fetch(self, subjects: Sequence[str], fields: Sequence[str]) -> list[Row | None]:
+        """Rows for ``subjects`` in order, ``None`` for subjects the table does not hold."""
+        if self._closed:
+            raise RuntimeError("source is closed")
+        self._check_fields(fields)
+        return await asyncio.to_thread(self._fetch_sync, list(subjects), list(fields))
+
+    def _fetch_sync(self, subjects: list[str], fields: list[str]) -> list[Row | None]:
+        try:
+            conn = self._idle.get_nowait()
+        except queue.Empty:
+            conn = self._connect()
+        try:
+            found = self._read(conn, subjects, fields)
+        finally:
+            if self._closed:
+                conn.close()
+            else:
+                self._idle.put(conn)
+        return [found.get(s) for s in subjects]
+
+    def _read(self, conn: sqlite3.Connection, subjects: list[str],
+              fields: list[str]) -> dict[str, Row]:
+        unique = list(dict.fromkeys(subjects))
+        select = ", ".join([self._key, *(self._columns[f] for f in fields)])
+        decoders = [self._decoders[f] for f in fields]
+        found: dict[str, Row] = {}
+        for start in range(0, len(unique), CHUNK_SIZE):
+            chunk = unique[start:start + CHUNK_SIZE]
+            marks = ",".join("?" * len(chunk))
+            sql = f"SELECT {select} FROM {self._table} WHERE {self._key} IN ({marks})"
+            for key, *values in conn.execute(sql, chunk):
+                found[key] = {
+                    name: None if value is None else decode(value)
+                    for name, decode, value in zip(fields, decoders, values, strict=True)
+                }
+        return found
+
+    async def aclose(self) -> None:
+        """Close every pooled connection; later fetches raise ``RuntimeError``."""
+        self._closed = True
+        while True:
+            try:
+                self._idle.get_nowait().close()
+            except queue.Empty:
+                return

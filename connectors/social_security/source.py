@@ -1,0 +1,18 @@
+"""Social security bureau (人社): the DataSource over its local SQLite database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from connectors.sdk._sqlite_source import SqliteSource
+from connectors.social_security.schema import SCHEMA
+
+__all__ = ["SCHEMA", "TABLE", "open_source"]
+
+#: The table holding one row per person, keyed by ``person_id``.
+TABLE = "social_security"
+
+
+def open_source(db_path: str | Path) -> SqliteSource:
+    """Open ``db_path`` read-only as this partner's DataSource."""
+    return SqliteSource(SCHEMA, db_path, TABLE)

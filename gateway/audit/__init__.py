@@ -1,0 +1,67 @@
+"""The audit chain: an RFC 9162 Merkle log of decisions with signed, witnessed checkpoints.
+
+Front door of the pure core (no storage): hashing (:class:`Hasher`), the in-memory tree
+(:class:`MerkleTree`), proof generation over any node source, pure proof verification
+(:func:`verify_inclusion`, :func:`verify_consistency`), C2SP signed notes, checkpoints
+and cosignatures, and canonical :class:`AuditEntry` encoding.
+"""
+
+from __future__ import annotations
+
+from ._checkpoint import (
+    SIG_TYPE_COSIGNATURE_V1,
+    SIG_TYPE_ED25519,
+    Checkpoint,
+    NoteError,
+    NoteSignature,
+    NoteSigner,
+    NoteVerifier,
+    SignedNote,
+    cosign,
+    key_hash,
+    open_note,
+    sign_note,
+    verify_cosignatures,
+)
+from ._entry import AgreementRef, AuditEntry, format_time, subject_pseudonym
+from ._hasher import HASHER_NAMES, Hasher, get_hasher
+from ._proof import NodeSource, subtree_root
+from ._tree import MerkleTree
+from ._verify import (
+    ProofError,
+    compute_root,
+    root_from_inclusion,
+    verify_consistency,
+    verify_inclusion,
+)
+
+__all__ = [
+    "AgreementRef",
+    "AuditEntry",
+    "Checkpoint",
+    "HASHER_NAMES",
+    "Hasher",
+    "MerkleTree",
+    "NodeSource",
+    "NoteError",
+    "NoteSignature",
+    "NoteSigner",
+    "NoteVerifier",
+    "ProofError",
+    "SIG_TYPE_COSIGNATURE_V1",
+    "SIG_TYPE_ED25519",
+    "SignedNote",
+    "compute_root",
+    "cosign",
+    "format_time",
+    "get_hasher",
+    "key_hash",
+    "open_note",
+    "root_from_inclusion",
+    "sign_note",
+    "subject_pseudonym",
+    "subtree_root",
+    "verify_consistency",
+    "verify_cosignatures",
+    "verify_inclusion",
+]

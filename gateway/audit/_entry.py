@@ -1,0 +1,159 @@
+"""Canonical audit entries: one per gateway decision, encoded to deterministic bytes.
+
+The bytes of :meth:`AuditEntry.encode` are what the Merkle log hashes (the leaf is
+H(0x00 || bytes)), so the encoding is fixed: UTF-8 JSON, keys sorted, no whitespace,
+non-ASCII kept as UTF-8, and a ``"v": 1`` version field. :meth:`AuditEntry.decode` accepts
+only that canonical form, so one entry has exactly one leaf hash.
+
+**No raw personal data.** An entry never holds a raw subject id, name or value: data
+subjects appear only as :func:`subject_pseudonym` values (keyed HMAC, 64 hex digits), which
+an officer holding the key can recompute to answer "who accessed this person?". Requester
+fields name the *caller* (organisation and authenticated subject), not data subjects.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+from dataclasses import asdict, dataclass, fields
+from datetime import UTC, datetime
+from typing import Any
+
+__all__ = ["AgreementRef", "AuditEntry", "format_time", "subject_pseudonym"]
+
+VERSION = 1
+KINDS = frozenset({"query", "explain", "compute", "join", "admin"})
+DECISIONS = frozenset({"allow", "deny", "error"})
+_PSEUDONYM_DOMAIN = b"pgw/audit/subject-pseudonym/v1\x00"
+_TIME_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
+_PSEUDONYM_RE = re.compile(r"[0-9a-f]{64}")
+_HEX_RE = re.compile(r"(?:[0-9a-f]{2})*")
+
+
+def subject_pseudonym(key: bytes, subject_id: str) -> str:
+    """Keyed pseudonym of a data subject: hex HMAC-SHA256 under a fixed domain prefix."""
+    if len(key) < 32:
+        raise ValueError(f"pseudonym key is {len(key)} bytes: want at least 32")
+    return hmac.new(key, _PSEUDONYM_DOMAIN + subject_id.encode(), hashlib.sha256).hexdigest()
+
+
+def format_time(moment: datetime) -> str:
+    """RFC 3339 UTC with microseconds, e.g. ``2025-01-02T03:04:05.000006Z``."""
+    if moment.tzinfo is None:
+        raise ValueError("audit time: want an aware datetime, got a naive one")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(frozen=True)
+class AgreementRef:
+    """The data-sharing agreement a decision applied: id, version and content hash."""
+
+    id: str
+    version: int
+    content_hash: str
+
+
+def _fail(field: str, got: object, want: str) -> ValueError:
+    return ValueError(f"audit entry field {field!r}: got {got!r}, want {want}")
+
+
+def _strs(field: str, value: object, size: int | None = None) -> None:
+    if not isinstance(value, tuple) or not all(
+            isinstance(v, str) if size is None else
+            isinstance(v, tuple) and len(v) == size and all(isinstance(s, str) for s in v)
+            for v in value):
+        raise _fail(field, type(value).__name__, "a tuple of " +
+                    ("strings" if size is None else f"{size}-tuples of strings"))
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One audited decision. Field meanings follow DESIGN.md, section "Audit chain"."""
+
+    time: str
+    request_id: str
+    kind: str
+    requester_org: str
+    requester_subject: str
+    role: str
+    purpose: str
+    agreements: tuple[AgreementRef, ...]
+    partners: tuple[str, ...]
+    released: tuple[tuple[str, str, str], ...]  # (partner, field, transform)
+    subject_count: int
+    subject_pseudonyms: tuple[str, ...]
+    decision: str
+    reason: str
+    response_digest: str
+
+    def __post_init__(self) -> None:
+        for name in ("time", "request_id", "kind", "requester_org", "requester_subject",
+                     "role", "purpose", "decision", "reason", "response_digest"):
+            if not isinstance(getattr(self, name), str):
+                raise _fail(name, getattr(self, name), "a string")
+        if not _TIME_RE.fullmatch(self.time):
+            raise _fail("time", self.time, "RFC 3339 UTC with microseconds")
+        try:
+            datetime.strptime(self.time, "%Y-%m-%dT%H:%M:%S.%fZ")  # month 13 etc.
+        except ValueError:
+            raise _fail("time", self.time, "a real calendar time") from None
+        if self.kind not in KINDS:
+            raise _fail("kind", self.kind, f"one of {sorted(KINDS)}")
+        if self.decision not in DECISIONS:
+            raise _fail("decision", self.decision, f"one of {sorted(DECISIONS)}")
+        _strs("partners", self.partners)
+        _strs("released", self.released, 3)
+        _strs("subject_pseudonyms", self.subject_pseudonyms)
+        if not isinstance(self.agreements, tuple) or not all(
+                isinstance(a, AgreementRef) and isinstance(a.id, str)
+                and isinstance(a.content_hash, str) and type(a.version) is int
+                for a in self.agreements):
+            raise _fail("agreements", self.agreements, "a tuple of AgreementRef")
+        if type(self.subject_count) is not int or self.subject_count < 0:
+            raise _fail("subject_count", self.subject_count, "an int >= 0")
+        for p in self.subject_pseudonyms:
+            if not _PSEUDONYM_RE.fullmatch(p):
+                raise _fail("subject_pseudonyms", "<not a pseudonym>", "64 lowercase hex")
+        if not _HEX_RE.fullmatch(self.response_digest):
+            raise _fail("response_digest", self.response_digest, "lowercase hex or ''")
+
+    def to_json(self) -> dict[str, Any]:
+        """The entry as a JSON-ready dict, including ``"v"``."""
+        doc = asdict(self)
+        doc["released"] = [list(r) for r in self.released]
+        doc["v"] = VERSION
+        return doc
+
+    def encode(self) -> bytes:
+        """Canonical bytes: UTF-8 JSON, sorted keys, no whitespace, ``"v": 1``."""
+        return json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"),
+                          ensure_ascii=False, allow_nan=False).encode("utf-8")
+
+    @classmethod
+    def decode(cls, data: bytes) -> AuditEntry:
+        """Inverse of :meth:`encode`; rejects anything but the canonical encoding."""
+        try:
+            doc = json.loads(data.decode("utf-8"))
+        except ValueError:  # UnicodeDecodeError and JSONDecodeError both are
+            raise ValueError("audit entry: got bytes that are not UTF-8 JSON") from None
+        want = {f.name for f in fields(cls)} | {"v"}
+        if not isinstance(doc, dict) or set(doc) != want:
+            got = sorted(doc) if isinstance(doc, dict) else type(doc).__name__
+            raise ValueError(f"audit entry keys: got {got}, want {sorted(want)}")
+        if doc.pop("v") != VERSION:
+            raise ValueError(f"audit entry version: want {VERSION}")
+        try:
+            agreements = tuple(AgreementRef(**a) for a in doc.pop("agreements"))
+        except TypeError:
+            raise _fail("agreements", "<malformed>", "objects id, version, content_hash") from None
+        for name in ("partners", "subject_pseudonyms", "released"):
+            if not isinstance(doc[name], list):
+                raise _fail(name, type(doc[name]).__name__, "a list")
+        doc["released"] = tuple(tuple(r) if isinstance(r, list) else r for r in doc["released"])
+        entry = cls(agreements=agreements, **{k: tuple(v) if isinstance(v, list) else v
+                                              for k, v in doc.items()})
+        if entry.encode() != data:
+            raise ValueError("audit entry: not in canonical encoding")
+        return entry

@@ -1,0 +1,98 @@
+"""Dialling connectors: catalogues by ``Describe``, releases by signed ``Fetch``.
+
+Third-party (grpc) errors are converted here, where they enter, into the pgw error tree.
+Deadlines propagate: each call gets the requester's remaining time, capped by the configured
+per-request timeout.
+"""
+
+from __future__ import annotations
+
+import grpc
+
+from connectors.sdk._schema import FieldType
+from gateway.errors import (
+    DeadlineExceeded,
+    FailedPrecondition,
+    GatewayError,
+    Unavailable,
+)
+from gateway.logs import get_logger
+from gateway.pb.pgw.v1 import connector_pb2, connector_pb2_grpc
+
+log = get_logger("pgw.dispatch")
+MAX_MESSAGE = 16 * 1024 * 1024
+KIND_TO_TYPE = {connector_pb2.FieldKind.Value(f"FIELD_KIND_{t.name}"): t for t in FieldType}
+
+
+class Catalogue:
+    """One partner's field catalogue as published by its connector."""
+
+    def __init__(self, response: connector_pb2.DescribeResponse) -> None:
+        self.partner = response.partner
+        self.fields = {f.name: KIND_TO_TYPE[f.kind] for f in response.fields
+                       if f.kind in KIND_TO_TYPE}
+
+
+class ConnectorClients:
+    """A channel per partner, opened lazily; catalogues cached after the first Describe."""
+
+    def __init__(self, addresses: dict[str, str], *, timeout_s: float = 10.0) -> None:
+        self._addresses = dict(addresses)
+        self._timeout = timeout_s
+        self._channels: dict[str, grpc.aio.Channel] = {}
+        self._catalogues: dict[str, Catalogue] = {}
+
+    @property
+    def partners(self) -> list[str]:
+        return sorted(self._addresses)
+
+    def _stub(self, partner: str) -> connector_pb2_grpc.ConnectorServiceStub:
+        if partner not in self._channels:
+            self._channels[partner] = grpc.aio.insecure_channel(
+                self._addresses[partner],
+                options=[("grpc.max_receive_message_length", MAX_MESSAGE),
+                         ("grpc.max_send_message_length", MAX_MESSAGE)])
+        return connector_pb2_grpc.ConnectorServiceStub(self._channels[partner])
+
+    def _timeout_for(self, remaining: float | None) -> float:
+        return self._timeout if remaining is None else max(0.001, min(self._timeout, remaining))
+
+    async def catalogue(self, partner: str) -> Catalogue:
+        if partner not in self._catalogues:
+            try:
+                response = await self._stub(partner).Describe(
+                    connector_pb2.DescribeRequest(), timeout=self._timeout)
+            except grpc.aio.AioRpcError as err:
+                raise _convert(partner, err) from None
+            if response.partner != partner:
+                raise Unavailable(f"connector for {partner} describes itself as another partner",
+                                  reason="describe partner mismatch")
+            self._catalogues[partner] = Catalogue(response)
+        return self._catalogues[partner]
+
+    async def fetch(self, partner: str, signed: connector_pb2.SignedReleaseSpec,
+                    remaining: float | None) -> connector_pb2.FetchResponse:
+        try:
+            return await self._stub(partner).Fetch(  # type: ignore[no-any-return]
+                connector_pb2.FetchRequest(signed_spec=signed),
+                timeout=self._timeout_for(remaining))
+        except grpc.aio.AioRpcError as err:
+            raise _convert(partner, err) from None
+
+    async def aclose(self) -> None:
+        for channel in self._channels.values():
+            await channel.close()
+        self._channels.clear()
+
+
+def _convert(partner: str, err: grpc.aio.AioRpcError) -> GatewayError:
+    code = err.code()
+    log.warning("connector_call_failed", partner=partner, code=code.name)
+    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+        return DeadlineExceeded(f"partner {partner} did not answer before the deadline")
+    if code in (grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.UNAUTHENTICATED,
+                grpc.StatusCode.INVALID_ARGUMENT):
+        return FailedPrecondition(f"partner {partner} refused the release spec",
+                                  reason=f"connector answered {code.name}")
+    return Unavailable(f"partner {partner} is unavailable; retry later",
+                       reason=f"connector answered {code.name}")

@@ -1,0 +1,38 @@
+"""Sharing agreements: the model, the loader and linter, and the policy decision.
+
+Agreements are files under ``policies/``, parsed once into frozen objects; the gateway
+decides every request against them (deny by default, all or nothing) and each connector
+checks every release spec against its own copy with :func:`check_spec_against`.
+"""
+
+from gateway.policy._decide import (
+    PartnerDecision,
+    PolicySet,
+    RequestDecision,
+    check_spec_against,
+)
+from gateway.policy._loader import (
+    PolicyLoadError,
+    PolicyProblem,
+    default_catalogues,
+    lint_policies,
+    load_policies,
+)
+from gateway.policy._model import ROLES, Agreement, FieldGrant, Limits, Purpose
+
+__all__ = [
+    "Agreement",
+    "FieldGrant",
+    "Limits",
+    "PartnerDecision",
+    "PolicyLoadError",
+    "PolicyProblem",
+    "PolicySet",
+    "Purpose",
+    "ROLES",
+    "RequestDecision",
+    "check_spec_against",
+    "default_catalogues",
+    "lint_policies",
+    "load_policies",
+]

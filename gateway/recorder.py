@@ -1,0 +1,66 @@
+"""Audit first: turn each decision into an audit entry, append it durably, build the receipt.
+
+The entry names who asked, for what purpose, under which agreements (id, version, content
+hash), which fields left under which transforms, for how many subjects, and the keyed
+pseudonyms of those subjects, so an officer can later answer "who accessed this person?"
+without any raw id in the log. If the append fails, the caller gets ``AuditUnavailable``
+and must release nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from gateway.audit import AgreementRef as EntryAgreement
+from gateway.audit import AuditEntry, subject_pseudonym
+from gateway.audit._log import AuditLog
+from gateway.auth import Principal
+from gateway.errors import AuditUnavailable, GatewayError
+from gateway.logs import get_logger
+from gateway.pb.pgw.v1 import common_pb2
+
+log = get_logger("pgw.audit")
+
+
+def response_digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class AuditRecorder:
+    """Builds entries and appends them to the (group-commit) audit log."""
+
+    def __init__(self, audit_log: AuditLog, pseudonym_key: bytes) -> None:
+        self.log = audit_log
+        self._key = pseudonym_key
+
+    def pseudonyms(self, subjects: Sequence[str]) -> tuple[str, ...]:
+        return tuple(subject_pseudonym(self._key, s) for s in subjects)
+
+    async def record(self, *, kind: str, request_id: str, principal: Principal, role: str,
+                     purpose: str, agreements: Sequence[common_pb2.AgreementRef],
+                     partners: Sequence[str], released: Sequence[tuple[str, str, str]],
+                     subjects: Sequence[str], decision: str, reason: str,
+                     digest: str = "") -> common_pb2.AuditReceipt:
+        entry = AuditEntry(
+            time=datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z"),
+            request_id=request_id, kind=kind, requester_org=principal.org,
+            requester_subject=principal.subject, role=role, purpose=purpose,
+            agreements=tuple(EntryAgreement(a.id, a.version, a.content_hash) for a in agreements),
+            partners=tuple(sorted(partners)), released=tuple(sorted(released)),
+            subject_count=len(subjects), subject_pseudonyms=self.pseudonyms(subjects),
+            decision=decision, reason=reason, response_digest=digest)
+        data = entry.encode()
+        try:
+            result = await self.log.append(data)
+        except GatewayError:
+            log.error("audit_append_failed", request_id=request_id)
+            raise
+        except Exception as exc:  # noqa: BLE001 - any store failure: fail closed
+            log.error("audit_append_failed", request_id=request_id, exc_type=type(exc).__name__)
+            raise AuditUnavailable("audit append failed", reason=type(exc).__name__) from None
+        proof = self.log.inclusion_proof(result.index, result.size)
+        return common_pb2.AuditReceipt(
+            leaf_index=result.index, tree_size=result.size, entry=data,
+            inclusion_proof=proof, checkpoint=result.checkpoint_note, hash=self.log.hasher.name)

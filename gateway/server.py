@@ -1,0 +1,96 @@
+"""Assembly: build the gateway and the connectors from one config and serve them on grpc.aio."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from dataclasses import dataclass
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from connectors.sdk._server import ConnectorService, start_connector
+from connectors.sdk._spec import SpecVerifier
+from gateway.audit import NoteSigner
+from gateway.audit._log import AuditLog
+from gateway.auth import JwksKeySet, TokenVerifier
+from gateway.config import Config
+from gateway.dispatch import ConnectorClients
+from gateway.keys import load_private_key, load_public_key, load_secret
+from gateway.logs import get_logger
+from gateway.pb.pgw.v1 import gateway_pb2_grpc
+from gateway.policy import default_catalogues, load_policies
+from gateway.recorder import AuditRecorder
+from gateway.service import GatewayService
+
+log = get_logger("pgw.server")
+MAX_MESSAGE = 16 * 1024 * 1024
+
+
+@dataclass
+class Running:
+    """A started server: its port and how to stop it (draining in-flight calls)."""
+
+    server: grpc.aio.Server
+    port: int
+    closers: list  # async callables run after the server stopped
+
+    async def stop(self, grace: float = 5.0) -> None:
+        await self.server.stop(grace)
+        for close in self.closers:
+            await close()
+
+
+async def open_audit_log(cfg: Config) -> AuditLog:
+    signer = NoteSigner(cfg.audit_origin, load_private_key(cfg.log_key))
+    return await AuditLog.open(cfg.audit_dsn, hash_name=cfg.audit_hash, origin=cfg.audit_origin,
+                               signer=signer)
+
+
+async def start_gateway(cfg: Config, *, listen: str | None = None) -> Running:
+    policies = load_policies(cfg.policies, default_catalogues())
+    verifier = TokenVerifier(JwksKeySet(cfg.jwks), issuer=cfg.issuer, audience=cfg.audience,
+                             leeway_s=cfg.leeway_s)
+    clients = ConnectorClients({p: c.address for p, c in cfg.connectors.items()},
+                               timeout_s=cfg.request_timeout_s)
+    audit_log = await open_audit_log(cfg)
+    recorder = AuditRecorder(audit_log, load_secret(cfg.audit_pseudonym_key))
+    service = GatewayService(verifier=verifier, policies=policies, clients=clients,
+                             recorder=recorder, spec_key=load_private_key(cfg.spec_key),
+                             spec_ttl_s=cfg.spec_ttl_s)
+    server = grpc.aio.server(options=[("grpc.max_receive_message_length", MAX_MESSAGE),
+                                      ("grpc.max_send_message_length", MAX_MESSAGE)])
+    gateway_pb2_grpc.add_GatewayServiceServicer_to_server(service, server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    port = server.add_insecure_port(listen or cfg.listen)
+    await server.start()
+    for name in ("", "pgw.v1.GatewayService"):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    log.info("gateway_started", port=port, partners=clients.partners)
+    return Running(server, port, [clients.aclose, audit_log.aclose])
+
+
+async def start_partner(cfg: Config, partner: str, *, listen: str | None = None) -> Running:
+    from connectors.registry import open_source  # local: each partner's DataSource factory
+
+    ccfg = cfg.connector(partner)
+    catalogues = default_catalogues()
+    policies = load_policies(ccfg.policies, catalogues).for_partner(partner)
+    source = open_source(partner, ccfg.database)
+    verifier = SpecVerifier([load_public_key(p) for p in ccfg.trusted_gateway_keys])
+    service = ConnectorService(source, policies, verifier, load_secret(ccfg.pseudonym_secret))
+    server, port = await start_connector(service, listen or ccfg.address)
+    log.info("connector_started", partner=partner, port=port)
+    return Running(server, port, [source.aclose])
+
+
+async def serve_forever(running: Running) -> None:
+    """Block until SIGINT/SIGTERM, then drain in-flight calls and close."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("shutting_down")
+    await running.stop()

@@ -1,0 +1,108 @@
+"""The one place where errors become gRPC status.
+
+Every servicer method of the gateway and the connectors is wrapped with :func:`rpc`: it gives
+the call a request id, binds it to the log context, and maps any :class:`GatewayError` to its
+status code plus ``google.rpc`` details (BadRequest field violations, ErrorInfo with the refused
+fields). Anything else becomes a bare ``INTERNAL`` with no stack trace and no message text, and
+is logged (redacted) for the operators.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from gateway.errors import GatewayError, InvalidArgument, PermissionDenied
+from gateway.logs import bind_request_id, get_logger
+
+log = get_logger("pgw.rpc")
+T = TypeVar("T")
+DOMAIN = "pgw.gov.cn"
+
+
+def new_request_id() -> str:
+    return uuid.uuid4().hex
+
+
+def to_status(err: GatewayError) -> grpc.Status:
+    """The gRPC status (code, message, ``grpc-status-details-bin``) for an error."""
+    details: list[Any] = []
+    if isinstance(err, InvalidArgument):
+        details.append(error_details_pb2.BadRequest(field_violations=[
+            error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
+            for v in err.violations]))
+    if isinstance(err, PermissionDenied) and err.refused_fields:
+        details.append(error_details_pb2.ErrorInfo(
+            reason="FIELDS_NOT_GRANTED", domain=DOMAIN,
+            metadata={"refused_fields": ",".join(err.refused_fields)}))
+    packed = []
+    for d in details:
+        a = any_pb2.Any()
+        a.Pack(d)
+        packed.append(a)
+    return rpc_status.to_status(status_pb2.Status(
+        code=err.code.value[0], message=err.outward_message(), details=packed))
+
+
+def rpc(method: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
+    """Wrap an async servicer method with request ids, logging and error mapping."""
+
+    @functools.wraps(method)
+    async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> T:
+        rid = new_request_id()
+        bind_request_id(rid)
+        started = time.perf_counter()
+        name = method.__name__
+        try:
+            result = await method(self, request, context, rid)
+        except GatewayError as err:
+            status = to_status(err)
+            log.info("rpc_refused", method=name, code=err.code.name, reason=err.reason,
+                     duration_ms=round((time.perf_counter() - started) * 1000, 2))
+            await context.abort(status.code, status.details, status.trailing_metadata)
+            raise  # unreachable: abort raises
+        except (grpc.aio.AbortError, GeneratorExit):
+            raise
+        except Exception as exc:  # noqa: BLE001 - last line of defence: no stack trace outward
+            log.error("rpc_internal_error", method=name, exc_info=exc)
+            await context.abort(grpc.StatusCode.INTERNAL,
+                                f"internal error (request id {rid}); the operators have the log")
+            raise
+        log.info("rpc_ok", method=name, code="OK",
+                 duration_ms=round((time.perf_counter() - started) * 1000, 2))
+        return result
+
+    return wrapper
+
+
+def bad_request_fields(err: grpc.aio.AioRpcError | grpc.RpcError) -> list[str]:
+    """Client side: the BadRequest field names carried by a failed call (for CLIs and tests)."""
+    status = rpc_status.from_call(err)  # type: ignore[arg-type]
+    if status is None:
+        return []
+    fields: list[str] = []
+    for detail in status.details:
+        br = error_details_pb2.BadRequest()
+        if detail.Unpack(br):
+            fields.extend(v.field for v in br.field_violations)
+    return fields
+
+
+def refused_fields(err: grpc.aio.AioRpcError | grpc.RpcError) -> list[str]:
+    """Client side: the refused fields carried by a PERMISSION_DENIED answer."""
+    status = rpc_status.from_call(err)  # type: ignore[arg-type]
+    if status is None:
+        return []
+    for detail in status.details:
+        info = error_details_pb2.ErrorInfo()
+        if detail.Unpack(info) and info.reason == "FIELDS_NOT_GRANTED":
+            return info.metadata["refused_fields"].split(",")
+    return []

@@ -1,0 +1,102 @@
+"""``pgw init``: lay out a working directory on embedded defaults.
+
+It writes ``pgw.toml``, fresh keys (gateway spec and log signing keys, per-partner pseudonym
+secrets and witness keys, a development token issuer), a copy of the shipped agreements, and
+the partners' synthetic SQLite databases. Everything stays on local disk; nothing downloads.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+from gateway.auth import DevIssuer
+from gateway.config import PARTNERS
+from gateway.keys import generate_keypair, write_secret
+
+ISSUER = "https://idp.pgw.local"
+AUDIENCE = "pgw-gateway"
+BASE_PORT = 50061
+DB_NAMES = {"social-security": "social_security.db", "education": "education.db",
+            "bank": "bank.db"}
+
+
+def shipped_policies() -> Path:
+    """The agreements shipped with pgw (the repository's ``policies/``)."""
+    here = Path(__file__).resolve().parent.parent / "policies"
+    if not here.is_dir():
+        raise FileNotFoundError("shipped policies not found next to the pgw package; "
+                                "pass --policies DIR")
+    return here
+
+
+def render_config(*, people: int, seed: int, gateway_port: int = 50051) -> str:
+    parts = [f"""# pgw configuration written by `pgw init`. Every command reads it: --config FILE.
+# Relative paths are relative to this file.
+
+[gateway]
+listen = "127.0.0.1:{gateway_port}"
+policies = "policies"
+spec_key = "keys/gateway-spec.pem"
+spec_ttl_s = 30
+request_timeout_s = 10
+
+[auth]
+jwks = "keys/issuer/jwks.json"
+issuer = "{ISSUER}"
+audience = "{AUDIENCE}"
+leeway_s = 30
+dev_issuer_dir = "keys/issuer"
+
+[audit]
+dsn = "audit.db"            # or postgresql://user@host/db for several replicas
+hash = "sha256"             # or "sm3"; fixed when the log is created
+origin = "pgw.local/hpf-changzhou/audit"
+log_key = "keys/log.pem"
+pseudonym_key = "keys/audit-pseudonym.key"
+witness_quorum = 0
+
+[data]
+dir = "data"
+seed = {seed}
+people = {people}
+"""]
+    for i, partner in enumerate(PARTNERS):
+        parts.append(f"""
+[connectors.{partner}]
+address = "127.0.0.1:{BASE_PORT + i}"
+database = "data/{DB_NAMES[partner]}"
+pseudonym_secret = "keys/{partner}/pseudonym.key"
+witness_key = "keys/{partner}/witness.pem"
+witness_state = "state/witness-{partner}.json"
+trusted_gateway_keys = ["keys/gateway-spec.pub.pem"]
+""")
+    return "".join(parts)
+
+
+def init_workdir(workdir: Path, *, people: int, seed: int, policies: Path | None = None,
+                 generate_data: bool = True,
+                 progress: Callable[[str, int, int], None] | None = None) -> Path:
+    """Create ``workdir`` with config, keys, agreements and data; return the config path."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    keys = workdir / "keys"
+    (workdir / "state").mkdir(exist_ok=True)
+    config = workdir / "pgw.toml"
+    config.write_text(render_config(people=people, seed=seed))
+    target = workdir / "policies"
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(policies or shipped_policies(), target)
+    generate_keypair(keys / "gateway-spec.pem", keys / "gateway-spec.pub.pem")
+    generate_keypair(keys / "log.pem", keys / "log.pub.pem")
+    write_secret(keys / "audit-pseudonym.key")
+    for partner in PARTNERS:
+        write_secret(keys / partner / "pseudonym.key")
+        generate_keypair(keys / partner / "witness.pem", keys / partner / "witness.pub.pem")
+    DevIssuer.create(keys / "issuer", issuer=ISSUER, audience=AUDIENCE)
+    if generate_data:
+        from connectors.datagen import generate
+
+        generate(workdir / "data", seed=seed, people=people, progress=progress)
+    return config
