@@ -25,6 +25,7 @@ class ConnectorConfig:
     database: Path
     pseudonym_secret: Path       # per-partner secret; per-agreement HMAC keys derive from it
     witness_key: Path            # Ed25519 key this connector cosigns checkpoints with
+    witness_public_key: Path     # its public half, for the gateway and the officers
     witness_state: Path          # where it persists the last checkpoint it cosigned
     trusted_gateway_keys: tuple[Path, ...]
     policies: Path               # the partner's own copy of the agreements
@@ -47,12 +48,18 @@ class Config:
     audit_hash: str
     audit_origin: str
     log_key: Path
+    log_public_key: Path
     audit_pseudonym_key: Path
     witness_quorum: int
+    witness_interval_ms: int
     data_dir: Path
     data_seed: int
     data_people: int
     connectors: dict[str, ConnectorConfig] = field(default_factory=dict)
+
+    def witness_name(self, partner: str) -> str:
+        """The name a partner's witness signs cosignatures with."""
+        return f"{partner}.witness.{self.audit_origin.split('/')[0]}"
 
     def connector(self, partner: str) -> ConnectorConfig:
         try:
@@ -130,8 +137,10 @@ def load_config(path: Path | str | None = None) -> Config:
         audit_hash=audit.get("hash", str, "sha256"),
         audit_origin=audit.get("origin", str),
         log_key=audit.path_of("log_key"),
+        log_public_key=audit.path_of("log_public_key"),
         audit_pseudonym_key=audit.path_of("pseudonym_key"),
         witness_quorum=audit.get("witness_quorum", int, 0),
+        witness_interval_ms=audit.get("witness_interval_ms", int, 1000),
         data_dir=data.path_of("dir", "data"),
         data_seed=data.get("seed", int, 20261125),
         data_people=data.get("people", int, 100_000),
@@ -156,6 +165,7 @@ def _connector(path: Path, name: str, data: dict[str, Any], policies: Path) -> C
         database=s.path_of("database"),
         pseudonym_secret=s.path_of("pseudonym_secret"),
         witness_key=s.path_of("witness_key"),
+        witness_public_key=s.path_of("witness_public_key"),
         witness_state=s.path_of("witness_state", f"witness-{name}.json"),
         trusted_gateway_keys=tuple((base / p).resolve() for p in trusted),
         policies=s.path_of("policies", str(policies)),

@@ -79,6 +79,12 @@ class ConnectorClients:
         except grpc.aio.AioRpcError as err:
             raise _convert(partner, err) from None
 
+    async def cosign(self, partner: str, request: connector_pb2.CosignRequest
+                     ) -> connector_pb2.CosignResponse:
+        """Ask a partner's witness to cosign; grpc errors pass through (the caller reads them)."""
+        return await self._stub(partner).Cosign(  # type: ignore[no-any-return]
+            request, timeout=self._timeout)
+
     async def aclose(self) -> None:
         for channel in self._channels.values():
             await channel.close()

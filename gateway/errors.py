@@ -13,6 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import grpc
+from google.protobuf.message import Message
+from google.rpc import error_details_pb2
+
+DOMAIN = "pgw.gov.cn"
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,14 @@ class GatewayError(Exception):
     def outward_message(self) -> str:
         return self.public_message or self.message
 
+    def details(self) -> list[Message]:
+        """``google.rpc`` detail messages sent with the status (none by default)."""
+        return []
+
+
+def error_info(reason: str, **metadata: str) -> error_details_pb2.ErrorInfo:
+    return error_details_pb2.ErrorInfo(reason=reason, domain=DOMAIN, metadata=metadata)
+
 
 class InvalidArgument(GatewayError):
     code = grpc.StatusCode.INVALID_ARGUMENT
@@ -50,6 +62,11 @@ class InvalidArgument(GatewayError):
         names = ", ".join(v.field for v in self.violations)
         detail = "; ".join(f"{v.field}: {v.description}" for v in self.violations)
         super().__init__(f"invalid request ({names}): {detail}")
+
+    def details(self) -> list[Message]:
+        return [error_details_pb2.BadRequest(field_violations=[
+            error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
+            for v in self.violations])]
 
 
 class Unauthenticated(GatewayError):
@@ -66,6 +83,11 @@ class PermissionDenied(GatewayError):
                  reason: str | None = None) -> None:
         super().__init__(message, reason=reason)
         self.refused_fields = list(refused_fields or [])
+
+    def details(self) -> list[Message]:
+        if not self.refused_fields:
+            return []
+        return [error_info("FIELDS_NOT_GRANTED", refused_fields=",".join(self.refused_fields))]
 
 
 class NotFound(GatewayError):

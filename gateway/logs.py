@@ -8,8 +8,8 @@ Each line has an ISO UTC ``timestamp``, ``level``, ``service``, ``event`` and th
   social credit codes (``[code]``), 13-19-digit card-like runs, contiguous or grouped by spaces or
   dashes (``[card]``), and longer digit runs (``[digits]``); integers of 13+ digits likewise;
 * values under keys matching :data:`DENY_KEYS` become ``[redacted]`` unless they are bool or None;
-* keys in :data:`ALLOW_KEYS` are never key-redacted, but their strings are still scrubbed as
-  above: ``event`` is free text, and an id logged under ``request_id`` is still an id.
+* keys in :data:`ALLOW_KEYS` are never key-redacted, but their strings are still scrubbed
+  (``event`` is free text); only a top-level ``request_id`` shaped as a UUID is kept verbatim.
 
 Tracebacks may hold personal data, so exceptions become ``exc_type`` and a scrubbed ``exc_msg``;
 ``PGW_LOG_TRACEBACKS=1`` (development only) adds the scrubbed traceback as ``exception``. Names in
@@ -52,7 +52,7 @@ _USCC_RE = re.compile(r"(?<![0-9A-Za-z])[0-9A-HJ-NP-RTUW-Y]{18}(?![0-9A-Za-z])",
 _USCC_SHAPE = re.compile(r"[0-9A-HJ-NP-RTUW-Y]{2}[0-9]{6}[0-9A-HJ-NP-RTUW-Y]{10}", re.IGNORECASE)
 _GROUPED_RE = re.compile(r"(?<![0-9A-Za-z])[0-9]{3,6}(?:[ -][0-9]{3,8}){2,5}(?![0-9A-Za-z])")
 _RUN_RE = re.compile(r"(?<![0-9])[0-9]{13,}(?![0-9])")
-_MAX_DEPTH = 32
+_UUID_RE = re.compile(r"[0-9a-f]{8}(?:-?[0-9a-f]{4}){3}-?[0-9a-f]{12}")
 _HANDLER_MARK = "_pgw_logs_handler"
 
 
@@ -62,11 +62,9 @@ def _id_valid(s: str) -> bool:
 
 
 def _uscc_valid(s: str) -> bool:
-    s = s.upper()
-    if any(c not in _USCC_ALPHABET for c in s):
-        return False
-    total = sum(_USCC_ALPHABET.index(c) * pow(3, i, 31) for i, c in enumerate(s[:17]))
-    return _USCC_ALPHABET[(31 - total % 31) % 31] == s[17]
+    digits = [_USCC_ALPHABET.find(c) for c in s.upper()]
+    total = sum(d * pow(3, i, 31) for i, d in enumerate(digits[:17]))
+    return -1 not in digits and (31 - total % 31) % 31 == digits[17]
 
 
 def _scrub(text: str) -> str:
@@ -82,7 +80,7 @@ def _scrub(text: str) -> str:
 
 def _clean(key: str | None, value: Any, depth: int = 0) -> Any:
     lkey = key.lower() if key is not None else None
-    if depth > _MAX_DEPTH:
+    if depth > 32:  # self-referencing or absurdly deep values
         return "[truncated]"
     if lkey is not None and lkey not in ALLOW_KEYS and _DENY_RE.fullmatch(lkey):
         return value if value is None or isinstance(value, bool) else "[redacted]"
@@ -107,7 +105,6 @@ def _clean(key: str | None, value: Any, depth: int = 0) -> Any:
 
 class _NamedPrintLogger(structlog.PrintLogger):
     """A PrintLogger that remembers the name passed to :func:`get_logger`."""
-
     def __init__(self, file: IO[str], name: str | None) -> None:
         super().__init__(file)  # type: ignore[arg-type]
         self.name = name
@@ -121,30 +118,27 @@ def _add_logger_name(logger: WrappedLogger, _method: str, event_dict: EventDict)
 
 def redact(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
     """structlog processor scrubbing personal data from ``event_dict``; last before rendering."""
-    return _clean(None, event_dict)  # type: ignore[no-any-return]
+    out: EventDict = _clean(None, event_dict)
+    if isinstance(rid := event_dict.get("request_id"), str) and _UUID_RE.fullmatch(rid):
+        out["request_id"] = rid  # random hex from the gateway: a digit run here is not personal
+    return out
 
 
-class _ExceptionFields:
+def _exception_fields(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
     """Turn ``exc_info`` into ``exc_type`` and ``exc_msg`` (and ``exception`` only if enabled)."""
-
-    def __init__(self, tracebacks: bool) -> None:
-        self.tracebacks = tracebacks
-
-    def __call__(self, _logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
-        info = event_dict.pop("exc_info", None)
-        info = sys.exc_info() if info is True else info
-        exc = info if isinstance(info, BaseException) else info[1] if isinstance(info, tuple) else None
-        if not isinstance(exc, BaseException):
-            return event_dict
-        kind, module = type(exc).__qualname__, type(exc).__module__
-        event_dict["exc_type"] = kind if module == "builtins" else f"{module}.{kind}"
-        try:
-            event_dict["exc_msg"] = str(exc)[:500]
-        except Exception:  # a broken __str__ must not break logging
-            event_dict["exc_msg"] = "[unprintable]"
-        if self.tracebacks:
-            event_dict["exception"] = "".join(traceback.format_exception(exc))
+    info = event_dict.pop("exc_info", None)
+    info = sys.exc_info()[1] if info is True else info[1] if isinstance(info, tuple) else info
+    if not isinstance(info, BaseException):
         return event_dict
+    kind, module = type(info).__qualname__, type(info).__module__
+    event_dict["exc_type"] = kind if module == "builtins" else f"{module}.{kind}"
+    try:
+        event_dict["exc_msg"] = str(info)[:500]
+    except Exception:  # a broken __str__ must not break logging
+        event_dict["exc_msg"] = "[unprintable]"
+    if os.environ.get("PGW_LOG_TRACEBACKS") == "1":
+        event_dict["exception"] = "".join(traceback.format_exception(info))
+    return event_dict
 
 
 def configure_logging(level: str = "info", *, stream: IO[str] | None = None,
@@ -164,11 +158,9 @@ def configure_logging(level: str = "info", *, stream: IO[str] | None = None,
         return event_dict
 
     shared: list[Processor] = [
-        structlog.contextvars.merge_contextvars,
-        structlog.processors.add_log_level,
+        structlog.contextvars.merge_contextvars, structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True, key="timestamp"),
-        add_service,
-        _ExceptionFields(os.environ.get("PGW_LOG_TRACEBACKS") == "1"),
+        add_service, _exception_fields,
     ]
     renderer = structlog.processors.JSONRenderer(serializer=json.dumps, ensure_ascii=False)
     structlog.configure(
@@ -199,9 +191,9 @@ def get_logger(name: str) -> FilteringBoundLogger:
 def bind_request_id(rid: str) -> Mapping[str, Token[Any]]:
     """Bind ``request_id`` to every line logged in this context (task or thread).
 
-    Use a gateway-made canonical UUID, ``str(uuid4())``, which scrubbing never alters; a bare
-    ``uuid4().hex`` holds a 13-digit run (shown as ``[card]``) about 2% of the time. Pass the
-    returned tokens to ``structlog.contextvars.reset_contextvars(**tokens)`` when the request
-    ends: thread-pool servers reuse one context across requests.
+    ``rid`` must be made by the gateway, never taken from a client: a top-level UUID (hex or
+    canonical) is logged verbatim, anything else is scrubbed like any string. Pass the returned
+    tokens to ``structlog.contextvars.reset_contextvars(**tokens)`` when the request ends:
+    thread-pool servers reuse one context across requests.
     """
     return structlog.contextvars.bind_contextvars(request_id=rid)

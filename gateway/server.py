@@ -11,17 +11,20 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from connectors.sdk._server import ConnectorService, start_connector
 from connectors.sdk._spec import SpecVerifier
-from gateway.audit import NoteSigner
+from connectors.sdk._witness import Witness
+from gateway.audit import SIG_TYPE_COSIGNATURE_V1, NoteSigner, NoteVerifier
 from gateway.audit._log import AuditLog
 from gateway.auth import JwksKeySet, TokenVerifier
 from gateway.config import Config
 from gateway.dispatch import ConnectorClients
 from gateway.keys import load_private_key, load_public_key, load_secret
 from gateway.logs import get_logger
-from gateway.pb.pgw.v1 import gateway_pb2_grpc
+from gateway.audit_service import AuditService
+from gateway.pb.pgw.v1 import audit_pb2_grpc, gateway_pb2_grpc
 from gateway.policy import default_catalogues, load_policies
 from gateway.recorder import AuditRecorder
 from gateway.service import GatewayService
+from gateway.witnessing import Witnessing
 
 log = get_logger("pgw.server")
 MAX_MESSAGE = 16 * 1024 * 1024
@@ -61,14 +64,18 @@ async def start_gateway(cfg: Config, *, listen: str | None = None) -> Running:
     server = grpc.aio.server(options=[("grpc.max_receive_message_length", MAX_MESSAGE),
                                       ("grpc.max_send_message_length", MAX_MESSAGE)])
     gateway_pb2_grpc.add_GatewayServiceServicer_to_server(service, server)
+    audit_pb2_grpc.add_AuditServiceServicer_to_server(
+        AuditService(verifier=verifier, audit_log=audit_log, recorder=recorder), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     port = server.add_insecure_port(listen or cfg.listen)
     await server.start()
-    for name in ("", "pgw.v1.GatewayService"):
+    for name in ("", "pgw.v1.GatewayService", "pgw.v1.AuditService"):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    witnessing = Witnessing(audit_log, clients, interval_s=cfg.witness_interval_ms / 1000)
+    witnessing.start()
     log.info("gateway_started", port=port, partners=clients.partners)
-    return Running(server, port, [clients.aclose, audit_log.aclose])
+    return Running(server, port, [witnessing.aclose, clients.aclose, audit_log.aclose])
 
 
 async def start_partner(cfg: Config, partner: str, *, listen: str | None = None) -> Running:
@@ -79,7 +86,13 @@ async def start_partner(cfg: Config, partner: str, *, listen: str | None = None)
     policies = load_policies(ccfg.policies, catalogues).for_partner(partner)
     source = open_source(partner, ccfg.database)
     verifier = SpecVerifier([load_public_key(p) for p in ccfg.trusted_gateway_keys])
-    service = ConnectorService(source, policies, verifier, load_secret(ccfg.pseudonym_secret))
+    witness = Witness(
+        NoteSigner(cfg.witness_name(partner), load_private_key(ccfg.witness_key),
+                   SIG_TYPE_COSIGNATURE_V1),
+        NoteVerifier(cfg.audit_origin, load_public_key(cfg.log_public_key)),
+        origin=cfg.audit_origin, hash_name=cfg.audit_hash, state_path=ccfg.witness_state)
+    service = ConnectorService(source, policies, verifier, load_secret(ccfg.pseudonym_secret),
+                               witness=witness)
     server, port = await start_connector(service, listen or ccfg.address)
     log.info("connector_started", partner=partner, port=port)
     return Running(server, port, [source.aclose])

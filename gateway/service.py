@@ -21,7 +21,7 @@ from connectors.sdk._spec import sign_spec
 from gateway.answers import check_answer
 from gateway.auth import Principal, TokenVerifier, bearer_from_metadata
 from gateway.dispatch import ConnectorClients
-from gateway.errors import GatewayError, PermissionDenied
+from gateway.errors import FieldViolation, GatewayError, PermissionDenied
 from gateway.pb.pgw.v1 import common_pb2, connector_pb2, gateway_pb2, gateway_pb2_grpc
 from gateway.policy import PolicySet, RequestDecision
 from gateway.recorder import AuditRecorder, response_digest
@@ -56,9 +56,11 @@ class GatewayService(gateway_pb2_grpc.GatewayServiceServicer):
         return self.verifier.verify(bearer_from_metadata(context.invocation_metadata() or ()))
 
     async def _decide(self, principal: Principal, purpose: str, subject_count: int,
-                      selections: list[common_pb2.Selection]) -> tuple[dict[str, list[str]],
-                                                                       RequestDecision]:
-        problems = check_purpose(purpose, self.policies.purposes)
+                      selections: list[common_pb2.Selection],
+                      problems: list[FieldViolation]) -> tuple[dict[str, list[str]],
+                                                               RequestDecision]:
+        """Validate everything (all problems reported at once), then decide."""
+        problems = problems + check_purpose(purpose, self.policies.purposes)
         chosen, more = await check_selections(selections, self.clients)
         raise_if(problems + more)
         decision = self.policies.decide(
@@ -72,9 +74,8 @@ class GatewayService(gateway_pb2_grpc.GatewayServiceServicer):
                     rid: str) -> gateway_pb2.QueryResponse:
         principal = self._principal(context)
         subjects, problems = check_subjects(list(request.subjects))
-        raise_if(problems)
         chosen, decision = await self._decide(principal, request.purpose, len(subjects),
-                                              list(request.selections))
+                                              list(request.selections), problems)
         audit = dict(kind="query", request_id=rid, principal=principal,
                      role=acting_role(principal, decision), purpose=request.purpose,
                      agreements=agreement_refs(decision), partners=list(chosen), subjects=subjects)
@@ -109,7 +110,7 @@ class GatewayService(gateway_pb2_grpc.GatewayServiceServicer):
         principal = self._principal(context)
         chosen, decision = await self._decide(principal, request.purpose,
                                               max(1, request.subject_count),
-                                              list(request.selections))
+                                              list(request.selections), [])
         await self.recorder.record(
             kind="explain", request_id=rid, principal=principal,
             role=acting_role(principal, decision), purpose=request.purpose,

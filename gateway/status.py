@@ -20,12 +20,11 @@ from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from gateway.errors import GatewayError, InvalidArgument, PermissionDenied
+from gateway.errors import GatewayError
 from gateway.logs import bind_request_id, get_logger
 
 log = get_logger("pgw.rpc")
 T = TypeVar("T")
-DOMAIN = "pgw.gov.cn"
 
 
 def new_request_id() -> str:
@@ -34,17 +33,8 @@ def new_request_id() -> str:
 
 def to_status(err: GatewayError) -> grpc.Status:
     """The gRPC status (code, message, ``grpc-status-details-bin``) for an error."""
-    details: list[Any] = []
-    if isinstance(err, InvalidArgument):
-        details.append(error_details_pb2.BadRequest(field_violations=[
-            error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
-            for v in err.violations]))
-    if isinstance(err, PermissionDenied) and err.refused_fields:
-        details.append(error_details_pb2.ErrorInfo(
-            reason="FIELDS_NOT_GRANTED", domain=DOMAIN,
-            metadata={"refused_fields": ",".join(err.refused_fields)}))
     packed = []
-    for d in details:
+    for d in err.details():
         a = any_pb2.Any()
         a.Pack(d)
         packed.append(a)
@@ -96,13 +86,19 @@ def bad_request_fields(err: grpc.aio.AioRpcError | grpc.RpcError) -> list[str]:
     return fields
 
 
-def refused_fields(err: grpc.aio.AioRpcError | grpc.RpcError) -> list[str]:
-    """Client side: the refused fields carried by a PERMISSION_DENIED answer."""
+def error_info(err: grpc.aio.AioRpcError | grpc.RpcError, reason: str) -> dict[str, str] | None:
+    """Client side: the metadata of the ErrorInfo detail with ``reason``, if any."""
     status = rpc_status.from_call(err)  # type: ignore[arg-type]
     if status is None:
-        return []
+        return None
     for detail in status.details:
         info = error_details_pb2.ErrorInfo()
-        if detail.Unpack(info) and info.reason == "FIELDS_NOT_GRANTED":
-            return info.metadata["refused_fields"].split(",")
-    return []
+        if detail.Unpack(info) and info.reason == reason:
+            return dict(info.metadata)
+    return None
+
+
+def refused_fields(err: grpc.aio.AioRpcError | grpc.RpcError) -> list[str]:
+    """Client side: the refused fields carried by a PERMISSION_DENIED answer."""
+    info = error_info(err, "FIELDS_NOT_GRANTED")
+    return info["refused_fields"].split(",") if info else []

@@ -54,8 +54,10 @@ dsn = "audit.db"            # or postgresql://user@host/db for several replicas
 hash = "sha256"             # or "sm3"; fixed when the log is created
 origin = "pgw.local/hpf-changzhou/audit"
 log_key = "keys/log.pem"
+log_public_key = "keys/log.pub.pem"
 pseudonym_key = "keys/audit-pseudonym.key"
-witness_quorum = 0
+witness_quorum = 2          # cosignatures required from the partners' witnesses
+witness_interval_ms = 1000  # how often the gateway asks the witnesses to cosign
 
 [data]
 dir = "data"
@@ -69,6 +71,7 @@ address = "127.0.0.1:{BASE_PORT + i}"
 database = "data/{DB_NAMES[partner]}"
 pseudonym_secret = "keys/{partner}/pseudonym.key"
 witness_key = "keys/{partner}/witness.pem"
+witness_public_key = "keys/{partner}/witness.pub.pem"
 witness_state = "state/witness-{partner}.json"
 trusted_gateway_keys = ["keys/gateway-spec.pub.pem"]
 """)

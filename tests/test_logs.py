@@ -152,12 +152,22 @@ def test_request_id_on_every_line_until_reset(out: io.StringIO) -> None:
     assert "request_id" not in after
 
 
-@given(rid=st.uuids())
-def test_canonical_uuid_request_ids_survive_scrubbing(rid: Any) -> None:
+@given(rid=st.uuids(), canonical=st.booleans())
+def test_uuid_request_ids_survive_scrubbing(rid: Any, canonical: bool) -> None:
+    text = str(rid) if canonical else rid.hex
     with captured() as stream:
-        logs.bind_request_id(str(rid))
+        logs.bind_request_id(text)
         logs.get_logger("t").info("x")
-    assert lines(stream)[0]["request_id"] == str(rid)
+    assert lines(stream)[0]["request_id"] == text
+
+
+def test_digit_heavy_hex_request_id_is_kept_but_not_elsewhere(out: io.StringIO) -> None:
+    rid = "6222021234567890123abcdef0123456"
+    logs.bind_request_id(rid)
+    logs.get_logger("t").info("x", nested={"request_id": rid})
+    line = lines(out)[0]
+    assert line["request_id"] == rid
+    assert line["nested"] == {"request_id": "[card]abcdef0123456"}
 
 
 def test_allow_listed_keys_are_still_scrubbed_for_ids(out: io.StringIO) -> None:
@@ -186,6 +196,23 @@ def test_exceptions_log_type_and_scrubbed_message_only(out: io.StringIO) -> None
     assert line["exc_msg"] == "'[id]'"
     assert "exception" not in line and "Traceback" not in out.getvalue()
     assert PID not in out.getvalue()
+
+
+def test_stdlib_exceptions_drop_the_traceback(out: io.StringIO) -> None:
+    try:
+        raise RuntimeError(f"card {CARD}")
+    except RuntimeError:
+        logging.getLogger("grpc.server").exception("handler failed")
+    (line,) = lines(out)
+    assert (line["exc_type"], line["exc_msg"]) == ("RuntimeError", "card [card]")
+    assert "Traceback" not in out.getvalue() and CARD not in out.getvalue()
+
+
+def test_self_referencing_values_do_not_break_logging(out: io.StringIO) -> None:
+    loop: dict[str, Any] = {}
+    loop["self"] = loop
+    logs.get_logger("t").info("x", loop=loop)
+    assert "[truncated]" in out.getvalue()
 
 
 def test_tracebacks_only_when_enabled_and_still_scrubbed(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -22,7 +22,8 @@ from connectors.sdk._schema import FieldType
 from connectors.sdk._spec import SpecVerifier
 from connectors.sdk._transforms import TRANSFORMS, build_transform, derive_pseudonym_key
 from connectors.sdk._values import to_value
-from gateway.errors import DeadlineExceeded, NotFound, PermissionDenied
+from connectors.sdk._witness import Witness
+from gateway.errors import DeadlineExceeded, FailedPrecondition, NotFound, PermissionDenied
 from gateway.pb.pgw.v1 import common_pb2, connector_pb2, connector_pb2_grpc
 from gateway.policy import Agreement, PolicySet, check_spec_against
 from gateway.status import rpc
@@ -37,7 +38,7 @@ class ConnectorService(connector_pb2_grpc.ConnectorServiceServicer):
 
     def __init__(self, source: DataSource, policies: PolicySet, verifier: SpecVerifier,
                  pseudonym_secret: bytes, *, today: Callable[[], date] = date.today,
-                 witness: Any = None) -> None:
+                 witness: Witness | None = None) -> None:
         self.source = source
         self.partner = source.schema.partner
         self.policies = policies
@@ -77,6 +78,15 @@ class ConnectorService(connector_pb2_grpc.ConnectorServiceServicer):
             raise DeadlineExceeded("the partner's data source did not answer in time") from None
         return connector_pb2.FetchResponse(request_id=spec.request_id,
                                            rows=self._rows(rows, pipeline))
+
+    @rpc
+    async def Cosign(self, request: connector_pb2.CosignRequest,
+                     context: grpc.aio.ServicerContext, rid: str) -> connector_pb2.CosignResponse:
+        if self.witness is None:
+            raise FailedPrecondition("this connector is not configured as a witness")
+        line, size = await asyncio.to_thread(self.witness.cosign, request.checkpoint,
+                                             request.old_size, list(request.consistency_proof))
+        return connector_pb2.CosignResponse(cosignature=line, size=size)
 
     def _own_agreement(self, spec: connector_pb2.ReleaseSpec) -> Agreement:
         if spec.partner != self.partner:

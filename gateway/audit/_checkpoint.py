@@ -63,6 +63,12 @@ def _check_name(name: str) -> str:
     return name
 
 
+def _check_key(name: str, sig_type: int) -> None:
+    _check_name(name)
+    if sig_type not in _SIG_TYPES:
+        raise NoteError(f"signature type {sig_type:#04x}: want 0x01 or 0x04")
+
+
 def _check_text(text: str, what: str) -> None:
     if any(c < " " and c != "\n" for c in text):
         raise NoteError(f"{what}: contains a control character other than newline")
@@ -99,9 +105,7 @@ class NoteVerifier:
     sig_type: int = SIG_TYPE_ED25519
 
     def __post_init__(self) -> None:
-        _check_name(self.name)
-        if self.sig_type not in _SIG_TYPES:
-            raise NoteError(f"signature type {self.sig_type:#04x}: want 0x01 or 0x04")
+        _check_key(self.name, self.sig_type)
 
     @property
     def key_hash(self) -> int:
@@ -141,9 +145,7 @@ class NoteSigner:
     sig_type: int = SIG_TYPE_ED25519
 
     def __post_init__(self) -> None:
-        _check_name(self.name)
-        if self.sig_type not in _SIG_TYPES:
-            raise NoteError(f"signature type {self.sig_type:#04x}: want 0x01 or 0x04")
+        _check_key(self.name, self.sig_type)
 
     @classmethod
     def generate(cls, name: str, sig_type: int = SIG_TYPE_ED25519) -> NoteSigner:

@@ -69,7 +69,12 @@ class AuditLog:
             raise ValueError(f"max_batch: got {max_batch}, want >= 1")
         hasher = get_hasher(hash_name)
         store, tree, latest = await asyncio.to_thread(_load, dsn, hasher, origin)
-        return cls(store, tree, origin, signer, max_batch=max_batch, latest=latest)
+        log = cls(store, tree, origin, signer, max_batch=max_batch, latest=latest)
+        if tree.size and (latest is None or latest[0] != tree.size):
+            # A batch committed before a crash but never acknowledged: cover it with a
+            # checkpoint now, so the stored log is fully signed again.
+            await log.refresh()
+        return log
 
     @property
     def size(self) -> int:

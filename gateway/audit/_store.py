@@ -53,6 +53,14 @@ class AuditStore(Protocol):
     def read(self, start: int, end: int) -> list[bytes]:
         """Entries ``start`` (inclusive) to ``end`` (exclusive), in index order."""
 
+    def read_indexed(self, start: int, end: int) -> list[tuple[int, bytes]]:
+        """``(index, entry)`` rows in ``[start, end)`` as stored, without a gap check."""
+        ...
+
+    def checkpoint_sizes(self) -> list[int]:
+        """Sizes of all stored checkpoints, ascending."""
+        ...
+
     def save_checkpoint(self, size: int, note_text: str) -> None:
         """Keep a signed checkpoint note for tree size ``size`` (first one per size wins)."""
 

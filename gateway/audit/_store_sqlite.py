@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from gateway.audit._store import check_profile, check_range
@@ -64,10 +64,8 @@ class SqliteAuditStore:
                     conn.execute("COMMIT")
             except BaseException as exc:
                 if conn.in_transaction:
-                    try:
+                    with suppress(sqlite3.Error):
                         conn.execute("ROLLBACK")
-                    except sqlite3.Error:
-                        pass
                 if isinstance(exc, sqlite3.Error):
                     raise AuditUnavailable(f"SQLite audit store {op} failed: {exc}") from exc
                 raise
@@ -117,6 +115,18 @@ class SqliteAuditStore:
         if not all(isinstance(row[0], bytes) for row in rows):
             raise AuditUnavailable(f"SQLite audit store has a non-BLOB entry in [{start}, {end})")
         return [row[0] for row in rows]
+
+    def read_indexed(self, start: int, end: int) -> list[tuple[int, bytes]]:
+        """Rows with their stored indexes, as they are (no gap check): for the verifier."""
+        with self._tx("read_indexed", immediate=False) as conn:
+            rows = conn.execute("SELECT idx, entry FROM audit_entries WHERE idx >= ? AND idx < ?"
+                                " ORDER BY idx", (start, end)).fetchall()
+        return [(int(i), bytes(e)) for i, e in rows]
+
+    def checkpoint_sizes(self) -> list[int]:
+        with self._tx("checkpoint_sizes", immediate=False) as conn:
+            rows = conn.execute("SELECT size FROM audit_checkpoints ORDER BY size").fetchall()
+        return [int(r[0]) for r in rows]
 
     def save_checkpoint(self, size: int, note_text: str) -> None:
         with self._tx("save_checkpoint") as conn:

@@ -18,7 +18,11 @@ __all__ = ["MerkleTree"]
 
 
 class MerkleTree:
-    """Append-only RFC 9162 Merkle tree; not thread-safe (the log serialises appends)."""
+    """Append-only RFC 9162 Merkle tree.
+
+    One writer at a time (the log serialises appends). Readers asking about sizes up to
+    :attr:`size` may run alongside the writer: nodes are stored before ``size`` grows.
+    """
 
     __slots__ = ("_hasher", "_levels", "_size")
 

@@ -1,15 +1,231 @@
-"""Officer commands (placeholder until the audit CLI lands)."""
+"""Officer commands: ``audit verify``, ``verify-receipt``, ``checkpoint``, ``search``,
+``export`` and ``tail``."""
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import json
+import sys
+import time
+from pathlib import Path
 from typing import Any
 
+import grpc
+
+from gateway.cli._common import (
+    CliError,
+    add_config,
+    add_credentials,
+    config_of,
+    rpc_failure,
+    table,
+    token_for,
+)
 from gateway.config import Config
+from gateway.pb.pgw.v1 import audit_pb2, audit_pb2_grpc
 
 
 def register(sub: Any) -> None:
-    return None
+    audit = sub.add_parser("audit", help="security officers: verify, search, export the log")
+    actions = audit.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
+    v = actions.add_parser("verify", help="recompute the log from storage and check it",
+                           description="Recompute the Merkle tree from the audit store, check "
+                           "every stored checkpoint's signature and root, the latest one's witness "
+                           "cosignatures, and with --since that the log still extends a checkpoint "
+                           "you saved. Exit 0 only if all hold; otherwise name the first bad index.")
+    add_config(v)
+    v.add_argument("--since", type=Path, metavar="CHECKPOINT_FILE",
+                   help="an earlier checkpoint saved with `pgw audit checkpoint --save`")
+    v.set_defaults(run=run_verify)
+    r = actions.add_parser("verify-receipt", help="verify a query's audit receipt offline",
+                           description="Check a receipt saved by `pgw query --receipt FILE`: the "
+                           "checkpoint's signature by the log key and the inclusion proof.")
+    add_config(r)
+    r.add_argument("file", type=Path, metavar="FILE")
+    r.set_defaults(run=run_verify_receipt)
+    c = actions.add_parser("checkpoint", help="show (and save) the latest cosigned checkpoint")
+    _remote(c)
+    c.add_argument("--save", type=Path, metavar="FILE", help="write the note to FILE")
+    c.set_defaults(run=run_checkpoint)
+    s = actions.add_parser("search", help="find entries (by org, purpose, partner, person...)",
+                           description="Search the log. --subject takes a person's id; the "
+                           "server turns it into the keyed pseudonym entries carry.")
+    _remote(s)
+    for name in ("org", "purpose", "partner"):
+        s.add_argument(f"--{name}" if name != "org" else "--requester-org")
+    s.add_argument("--decision", choices=["allow", "deny", "error"])
+    s.add_argument("--from", dest="time_from", metavar="RFC3339")
+    s.add_argument("--to", dest="time_to", metavar="RFC3339")
+    s.add_argument("--subject", metavar="ID", help="a person's GB 11643 id")
+    s.add_argument("--limit", type=int, default=100)
+    s.set_defaults(run=run_search)
+    e = actions.add_parser("export", help="export entries with inclusion proofs as JSON lines")
+    _remote(e)
+    e.add_argument("--start", type=int, default=0)
+    e.add_argument("--end", type=int, default=0, help="exclusive; 0 for the latest checkpoint")
+    e.add_argument("--out", type=Path, help="file (default: standard output)")
+    e.set_defaults(run=run_export)
+    t = actions.add_parser("tail", help="show the newest entries (--follow to keep watching)")
+    _remote(t)
+    t.add_argument("-n", type=int, default=10, help="how many (default 10)")
+    t.add_argument("--follow", action="store_true")
+    t.set_defaults(run=run_tail)
 
 
-def verify_and_report(cfg: Config) -> bool:
-    return True
+def _remote(p: argparse.ArgumentParser) -> None:
+    add_config(p)
+    add_credentials(p)
+    p.add_argument("--gateway", metavar="HOST:PORT", help="default: [gateway] listen")
+
+
+def log_verifiers(cfg: Config) -> tuple[Any, list[Any]]:
+    from gateway.audit import SIG_TYPE_COSIGNATURE_V1, NoteVerifier
+    from gateway.keys import load_public_key
+
+    log_key = NoteVerifier(cfg.audit_origin, load_public_key(cfg.log_public_key))
+    witnesses = [NoteVerifier(cfg.witness_name(p), load_public_key(c.witness_public_key),
+                              SIG_TYPE_COSIGNATURE_V1) for p, c in cfg.connectors.items()]
+    return log_key, witnesses
+
+
+def verify_and_report(cfg: Config, since: Path | None = None) -> bool:
+    from gateway.audit._offline import verify_store
+    from gateway.audit._store import open_store
+
+    log_key, witnesses = log_verifiers(cfg)
+    store = open_store(cfg.audit_dsn)
+    try:
+        started = time.perf_counter()
+        report = verify_store(store, log_key=log_key, origin=cfg.audit_origin,
+                              hash_name=cfg.audit_hash, witnesses=witnesses,
+                              quorum=cfg.witness_quorum,
+                              since=since.read_text() if since else None)
+    finally:
+        store.close()
+    took = time.perf_counter() - started
+    if report.ok:
+        print(f"OK: {report.size} entries recomputed ({cfg.audit_hash}), {report.checkpoints} "
+              f"signed checkpoints match; latest cosigned by {len(report.cosigned_by)} of "
+              f"{len(witnesses)} witnesses ({', '.join(report.cosigned_by) or 'none'}; "
+              f"{cfg.witness_quorum} required){'; extends --since' if since else ''} "
+              f"[{took:.2f} s]")
+        return True
+    print(f"FAILED at {report.finding}", file=sys.stderr)
+    return False
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    return 0 if verify_and_report(config_of(args), args.since) else 1
+
+
+def run_verify_receipt(args: argparse.Namespace) -> int:
+    from gateway.receipts import ReceiptError, load_receipt, verify_receipt
+
+    log_key, _ = log_verifiers(config_of(args))
+    try:
+        receipt = load_receipt(args.file)
+        checkpoint = verify_receipt(receipt, log_key)
+    except ReceiptError as exc:
+        print(f"FAILED: {exc}", file=sys.stderr)
+        return 1
+    entry = json.loads(receipt.entry)
+    print(f"OK: entry {receipt.leaf_index} ({entry['decision']} {entry['kind']} by "
+          f"{entry['requester_org']} for {entry['purpose']}) is in the log of size "
+          f"{checkpoint.size} signed by {log_key.name}")
+    return 0
+
+
+def _call(args: argparse.Namespace, fn: Any) -> Any:
+    cfg = config_of(args)
+    token = token_for(cfg, args)
+    metadata = (("authorization", f"Bearer {token}"),)
+
+    async def go() -> Any:
+        async with grpc.aio.insecure_channel(args.gateway or cfg.listen) as channel:
+            return await fn(audit_pb2_grpc.AuditServiceStub(channel), metadata)
+    try:
+        return asyncio.run(go())
+    except grpc.RpcError as err:
+        raise rpc_failure(err) from None
+
+
+def run_checkpoint(args: argparse.Namespace) -> int:
+    answer = _call(args, lambda stub, md: stub.GetCheckpoint(
+        audit_pb2.GetCheckpointRequest(), metadata=md, timeout=10))
+    print(answer.checkpoint, end="")
+    if args.save:
+        args.save.write_text(answer.checkpoint)
+        print(f"saved to {args.save}", file=sys.stderr)
+    return 0
+
+
+def _rows(entries: Any) -> list[list[Any]]:
+    rows = []
+    for e in entries:
+        d = json.loads(e.entry)
+        fields = ",".join(f"{p}.{f}:{t}" for p, f, t in d["released"]) or "-"
+        rows.append([e.index, d["time"][:19], d["kind"], d["decision"], d["requester_org"],
+                     d["role"], d["purpose"], d["subject_count"], fields])
+    return rows
+
+
+HEADERS = ["index", "time", "kind", "decision", "org", "role", "purpose", "subjects", "released"]
+
+
+def run_search(args: argparse.Namespace) -> int:
+    request = audit_pb2.SearchRequest(
+        requester_org=args.requester_org or "", purpose=args.purpose or "",
+        partner=args.partner or "", decision=args.decision or "",
+        time_from=args.time_from or "", time_to=args.time_to or "",
+        subject=args.subject or "", limit=args.limit)
+    answer = _call(args, lambda stub, md: stub.Search(request, metadata=md, timeout=60))
+    print(table(HEADERS, _rows(answer.entries)))
+    print(f"{len(answer.entries)} entries", file=sys.stderr)
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    async def export(stub: Any, md: Any) -> int:
+        out = args.out.open("w") if args.out else sys.stdout
+        count = 0
+        try:
+            async for item in stub.Export(audit_pb2.ExportRequest(start=args.start, end=args.end),
+                                          metadata=md):
+                out.write(json.dumps({
+                    "index": item.entry.index, "tree_size": item.tree_size,
+                    "entry": json.loads(item.entry.entry),
+                    "inclusion_proof": [h.hex() for h in item.inclusion_proof]}) + "\n")
+                count += 1
+                if count % 10_000 == 0:
+                    print(f"  exported {count} entries", file=sys.stderr)
+        finally:
+            if args.out:
+                out.close()
+        return count
+    count = _call(args, export)
+    print(f"exported {count} entries", file=sys.stderr)
+    return 0
+
+
+def run_tail(args: argparse.Namespace) -> int:
+    async def tail(stub: Any, md: Any) -> None:
+        start = None
+        while True:
+            cp = await stub.GetCheckpoint(audit_pb2.GetCheckpointRequest(), metadata=md,
+                                          timeout=10)
+            size = cp.size
+            begin = max(0, size - args.n) if start is None else start
+            if size > begin:
+                got = await stub.GetEntries(audit_pb2.GetEntriesRequest(start=begin, end=size),
+                                            metadata=md, timeout=10)
+                print(table(HEADERS, _rows(got.entries)), flush=True)
+            start = size
+            if not args.follow:
+                return
+            await asyncio.sleep(1.0)
+    try:
+        _call(args, tail)
+    except CliError:
+        raise
+    return 0

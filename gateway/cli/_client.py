@@ -34,6 +34,8 @@ def register(sub: Any) -> None:
                    help="a GB 11643 resident id (repeat)")
     q.add_argument("--subjects-file", type=Path, metavar="FILE", help="one id per line")
     q.add_argument("--format", choices=["table", "json"], default="table")
+    q.add_argument("--receipt", type=Path, metavar="FILE",
+                   help="save the audit receipt (verify with `pgw audit verify-receipt FILE`)")
     q.set_defaults(run=run_query)
     e = sub.add_parser("explain", help="dry-run a query: the decision and a reason per field",
                        description="Answer the decision a query would get, without data.")
@@ -78,6 +80,10 @@ def run_query(args: argparse.Namespace) -> int:
         print(json.dumps(query_rows(response), ensure_ascii=False, indent=1))
     else:
         print(render_query(response))
+    if args.receipt:
+        from gateway.receipts import save_receipt
+
+        save_receipt(response.receipt, args.receipt)
     print(f"request {response.request_id}: audit leaf {response.receipt.leaf_index} "
           f"in a log of {response.receipt.tree_size}", file=sys.stderr)
     return 0

@@ -18,7 +18,7 @@ from typing import Any
 import grpc
 
 from gateway.cli._client import render_explain, render_query
-from gateway.cli._common import rpc_failure
+from gateway.cli._common import CliError, rpc_failure, table
 from gateway.config import PARTNERS, Config, load_config
 
 ORG = "hpf-changzhou"
@@ -34,8 +34,8 @@ def register(sub: Any) -> None:
                        "verify the audit log. With --workdir the files stay for later commands.")
     p.add_argument("--workdir", type=Path, metavar="DIR",
                    help="keep config, keys, data and audit log here (reused if it exists)")
-    p.add_argument("--people", type=int, default=20_000,
-                   help="synthetic people when creating the workdir (default 20000)")
+    p.add_argument("--people", type=int, default=100_000,
+                   help="synthetic people when creating the workdir (default 100000)")
     p.set_defaults(run=run_demo)
 
 
@@ -43,10 +43,15 @@ def run_demo(args: argparse.Namespace) -> int:
     from gateway.logs import configure_logging
 
     configure_logging("warning")
-    if args.workdir:
-        return asyncio.run(demo(args.workdir, args.people))
-    with tempfile.TemporaryDirectory(prefix="pgw-demo-") as tmp:
-        return asyncio.run(demo(Path(tmp), args.people))
+    try:
+        if args.workdir:
+            return asyncio.run(demo(args.workdir, args.people))
+        with tempfile.TemporaryDirectory(prefix="pgw-demo-") as tmp:
+            return asyncio.run(demo(Path(tmp), args.people, keep=False))
+    except grpc.RpcError as err:
+        raise rpc_failure(err) from None
+    except OSError as exc:
+        raise CliError(f"demo failed: {exc}") from None
 
 
 def say(text: str = "") -> None:
@@ -65,7 +70,7 @@ def prepare(workdir: Path, people: int) -> Config:
     return load_config(config)
 
 
-async def demo(workdir: Path, people: int) -> int:
+async def demo(workdir: Path, people: int, keep: bool = True) -> int:
     from gateway.server import start_gateway, start_partner
 
     cfg = prepare(workdir, people)
@@ -88,9 +93,13 @@ async def demo(workdir: Path, people: int) -> int:
     from gateway.cli._audit import verify_and_report
 
     ok = verify_and_report(cfg)
-    if cfg.path.parent.exists():
-        say(f"\nfiles kept in {cfg.path.parent}: try\n"
-            f"  pgw audit verify --config {cfg.path}")
+    if keep:
+        say(f"\nfiles kept in {cfg.path.parent}; try:\n"
+            f"  pgw audit verify --config {cfg.path}\n"
+            f"  pgw connector serve bank --config {cfg.path} &  (and the others), then\n"
+            f"  pgw gateway serve --config {cfg.path} &\n"
+            f"  pgw query --config {cfg.path} --org {ORG} --role requester "
+            "--purpose loan-eligibility --field education.highest_degree --subject ID")
     return 0 if ok else 1
 
 
@@ -109,7 +118,12 @@ async def scenario(cfg: Config, address: str) -> None:
         say("\n== 3. loan eligibility: what the HPF centre learns about 5 applicants")
         say("   (booleans for contribution months >= 12 and currently insured; highest degree;")
         say("    average income as a band and the overdue flag; never raw income or card number)")
+        plan = await client.explain("loan-eligibility", LOAN_FIELDS, len(ids))
+        say(_indent(table(["field", "released as"],
+                          [[f"{f.partner}.{f.field}", f.reason.split(" by ")[0]]
+                           for f in plan.fields])))
         response = await client.query("loan-eligibility", ids, LOAN_FIELDS)
+        say("")
         say(_indent(render_query(response)))
         say(f"   audited as leaf {response.receipt.leaf_index}; receipt carries an inclusion "
             f"proof against checkpoint size {response.receipt.tree_size}")

@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -25,7 +26,7 @@ from gateway.audit import (
 
 ROOT = Path(__file__).resolve().parents[2]
 VECTORS = ROOT / "tests" / "vectors"
-KNOWN = json.loads((VECTORS / "merkle_known.json").read_text())
+KNOWN: Any = json.loads((VECTORS / "merkle_known.json").read_text())
 SHA256 = get_hasher("sha256")
 BIG = 4096
 
@@ -53,18 +54,16 @@ def _known_tree() -> MerkleTree:
 
 
 @pytest.mark.parametrize("case", KNOWN["inclusion"], ids=lambda c: f"{c['index']}@{c['size']}")
-def test_known_inclusion_proofs(case: dict[str, object]) -> None:
-    tree, index, size = _known_tree(), int(case["index"]), int(case["size"])  # type: ignore[call-overload]
-    proof = _hx(case["proof"])  # type: ignore[arg-type]
+def test_known_inclusion_proofs(case: Any) -> None:
+    tree, index, size, proof = _known_tree(), case["index"], case["size"], _hx(case["proof"])
     assert tree.inclusion_proof(index, size) == proof
     root = bytes.fromhex(KNOWN["roots"][size])
     verify_inclusion(SHA256, index, size, tree.leaf_hash(index), proof, root)
 
 
 @pytest.mark.parametrize("case", KNOWN["consistency"], ids=lambda c: f"{c['size1']}-{c['size2']}")
-def test_known_consistency_proofs(case: dict[str, object]) -> None:
-    tree, s1, s2 = _known_tree(), int(case["size1"]), int(case["size2"])  # type: ignore[call-overload]
-    proof = _hx(case["proof"])  # type: ignore[arg-type]
+def test_known_consistency_proofs(case: Any) -> None:
+    tree, s1, s2, proof = _known_tree(), case["size1"], case["size2"], _hx(case["proof"])
     assert tree.consistency_proof(s1, s2) == proof
     verify_consistency(SHA256, s1, s2, proof, bytes.fromhex(KNOWN["roots"][s1]),
                        bytes.fromhex(KNOWN["roots"][s2]))
@@ -140,18 +139,17 @@ def test_any_single_bit_flip_is_rejected(args: tuple[int, int], byte: int, bit: 
 
 # -- generated corrupted-case vectors --------------------------------------------------
 
-MUTATED = json.loads((VECTORS / "merkle_mutated.json").read_text())
+MUTATED: Any = json.loads((VECTORS / "merkle_mutated.json").read_text())
 
 
-def _check(case: dict[str, object]) -> None:
-    h = get_hasher(str(case["hasher"]))
-    proof = _hx(case["proof"])  # type: ignore[arg-type]
+def _check(case: Any) -> None:
+    h, proof = get_hasher(case["hasher"]), _hx(case["proof"])
     if case["type"] == "inclusion":
-        verify_inclusion(h, case["index"], case["size"], bytes.fromhex(case["leaf_hash"]),  # type: ignore[arg-type]
-                         proof, bytes.fromhex(case["root"]))  # type: ignore[arg-type]
+        verify_inclusion(h, case["index"], case["size"], bytes.fromhex(case["leaf_hash"]),
+                         proof, bytes.fromhex(case["root"]))
     else:
-        verify_consistency(h, case["size1"], case["size2"], proof,  # type: ignore[arg-type]
-                           bytes.fromhex(case["root1"]), bytes.fromhex(case["root2"]))  # type: ignore[arg-type]
+        verify_consistency(h, case["size1"], case["size2"], proof,
+                           bytes.fromhex(case["root1"]), bytes.fromhex(case["root2"]))
 
 
 def test_mutated_vectors_cover_every_mutation_kind() -> None:

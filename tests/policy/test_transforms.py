@@ -82,14 +82,15 @@ def test_mask_bad_params(field_type: T, params: dict[str, object], param: str) -
     assert info.value.param == param and param in str(info.value)
 
 
-@given(st.text(max_size=40), st.integers(0, 10), st.integers(0, 10))
+@given(st.text(st.characters(exclude_characters="\x00"), max_size=40),
+       st.integers(0, 10), st.integers(0, 10))
 def test_mask_never_reveals_more_than_allowed(value: str, first: int, last: int) -> None:
     out = build("mask", T.STRING, keep_first=first, keep_last=last, char="\x00")(value)
     assert len(out) == len(value)
     shown = [c for c in out if c != "\x00"]
     assert len(shown) <= first + last
     if value:
-        assert out != value or set(value) == {"\x00"}
+        assert out != value
     if first + last >= len(value):
         assert out == "\x00" * len(value)
     else:
