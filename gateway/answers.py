@@ -12,8 +12,9 @@ import json
 from functools import lru_cache
 
 from connectors.sdk._schema import FieldType
+from connectors.sdk._transform_base import Transform
 from connectors.sdk._transforms import build_transform
-from connectors.sdk._values import CASE, case_of
+from connectors.sdk._values import CASE, case_of, from_value
 from gateway.errors import UpstreamViolation
 from gateway.pb.pgw.v1 import connector_pb2
 
@@ -21,13 +22,11 @@ _DUMMY_KEY = bytes(32)
 
 
 @lru_cache(maxsize=1024)
-def expected_case(transform: str, params_json: str, field_type: FieldType) -> str | None:
-    """The ``Value`` oneof case a transform yields for a field type (None: always unset)."""
-    if transform == "suppress":
-        return None
-    fn = build_transform(transform, json.loads(params_json or "{}"), field_type,
-                         pseudonym_key=_DUMMY_KEY)
-    return CASE[fn.output_type]
+def _transform(transform: str, params_json: str, field_type: FieldType) -> Transform:
+    """The transform a spec names, rebuilt here only to check output shapes (the key is a
+    dummy: the gateway never computes pseudonyms itself)."""
+    return build_transform(transform, json.loads(params_json or "{}"), field_type,
+                           pseudonym_key=_DUMMY_KEY)
 
 
 def check_answer(spec: connector_pb2.ReleaseSpec, answer: connector_pb2.FetchResponse,
@@ -54,10 +53,14 @@ def check_answer(spec: connector_pb2.ReleaseSpec, answer: connector_pb2.FetchRes
             transform, params = want[value.field]
             if value.partner != partner or value.transform != transform:
                 raise _violation(partner, f"{value.field}: transform or partner differs")
+            fn = _transform(transform, params, field_types[value.field])
             case = case_of(value.value) if value.HasField("value") else None
-            expected = expected_case(transform, params, field_types[value.field])
-            if case is not None and case != expected:
-                raise _violation(partner, f"{value.field}: got a {case}, want {expected}")
+            if case is not None and case != CASE[fn.output_type]:
+                raise _violation(partner, f"{value.field}: got a {case}, "
+                                 f"want a {CASE[fn.output_type]}")
+            if not fn.conforms(from_value(value.value) if case else None):
+                raise _violation(partner, f"{value.field}: value is not shaped like the "
+                                 f"output of {transform}")
     if len(seen) != len(spec.subjects):
         raise _violation(partner, "rows missing for some subjects")
 

@@ -40,6 +40,7 @@ class ConnectorClients:
         self._addresses = dict(addresses)
         self._timeout = timeout_s
         self._channels: dict[str, grpc.aio.Channel] = {}
+        self._stubs: dict[str, connector_pb2_grpc.ConnectorServiceStub] = {}
         self._catalogues: dict[str, Catalogue] = {}
 
     @property
@@ -47,12 +48,15 @@ class ConnectorClients:
         return sorted(self._addresses)
 
     def _stub(self, partner: str) -> connector_pb2_grpc.ConnectorServiceStub:
-        if partner not in self._channels:
-            self._channels[partner] = grpc.aio.insecure_channel(
+        stub = self._stubs.get(partner)
+        if stub is None:
+            channel = grpc.aio.insecure_channel(
                 self._addresses[partner],
                 options=[("grpc.max_receive_message_length", MAX_MESSAGE),
                          ("grpc.max_send_message_length", MAX_MESSAGE)])
-        return connector_pb2_grpc.ConnectorServiceStub(self._channels[partner])
+            self._channels[partner] = channel
+            stub = self._stubs[partner] = connector_pb2_grpc.ConnectorServiceStub(channel)
+        return stub
 
     def _timeout_for(self, remaining: float | None) -> float:
         return self._timeout if remaining is None else max(0.001, min(self._timeout, remaining))
@@ -89,6 +93,7 @@ class ConnectorClients:
         for channel in self._channels.values():
             await channel.close()
         self._channels.clear()
+        self._stubs.clear()
 
 
 def _convert(partner: str, err: grpc.aio.AioRpcError) -> GatewayError:

@@ -12,6 +12,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from connectors.sdk._server import ConnectorService, start_connector
 from connectors.sdk._spec import SpecVerifier
 from connectors.sdk._witness import Witness
+from gateway.admin_service import AdminService, admin_audit
 from gateway.audit import SIG_TYPE_COSIGNATURE_V1, NoteSigner, NoteVerifier
 from gateway.audit._log import AuditLog
 from gateway.auth import JwksKeySet, TokenVerifier
@@ -20,14 +21,16 @@ from gateway.dispatch import ConnectorClients
 from gateway.keys import load_private_key, load_public_key, load_secret
 from gateway.logs import get_logger
 from gateway.audit_service import AuditService
-from gateway.pb.pgw.v1 import audit_pb2_grpc, gateway_pb2_grpc
-from gateway.policy import default_catalogues, load_policies
+from gateway.pb.pgw.v1 import admin_pb2_grpc, audit_pb2_grpc, gateway_pb2_grpc
+from gateway.policy import AgreementRegistry, default_catalogues, load_policies
 from gateway.recorder import AuditRecorder
 from gateway.service import GatewayService
 from gateway.witnessing import Witnessing
 
 log = get_logger("pgw.server")
 MAX_MESSAGE = 16 * 1024 * 1024
+#: How often a gateway re-reads the agreement registry for other replicas' changes.
+REGISTRY_REFRESH_S = 1.0
 
 
 @dataclass
@@ -51,14 +54,23 @@ async def open_audit_log(cfg: Config) -> AuditLog:
 
 
 async def start_gateway(cfg: Config, *, listen: str | None = None) -> Running:
-    policies = load_policies(cfg.policies, default_catalogues())
     verifier = TokenVerifier(JwksKeySet(cfg.jwks), issuer=cfg.issuer, audience=cfg.audience,
                              leeway_s=cfg.leeway_s)
     clients = ConnectorClients({p: c.address for p, c in cfg.connectors.items()},
                                timeout_s=cfg.request_timeout_s)
     audit_log = await open_audit_log(cfg)
     recorder = AuditRecorder(audit_log, load_secret(cfg.audit_pseudonym_key))
-    service = GatewayService(verifier=verifier, policies=policies, clients=clients,
+    # Agreements: the policy files as baseline, approvals and revocations from the registry
+    # tables in the audit database; the service reads the current snapshot on every call.
+    try:
+        registry = await AgreementRegistry.open(cfg.audit_dsn, cfg.policies,
+                                                audit=admin_audit(recorder),
+                                                catalogues=default_catalogues(),
+                                                refresh_interval_s=REGISTRY_REFRESH_S)
+    except BaseException:
+        await audit_log.aclose()
+        raise
+    service = GatewayService(verifier=verifier, policies=registry.current, clients=clients,
                              recorder=recorder, spec_key=load_private_key(cfg.spec_key),
                              spec_ttl_s=cfg.spec_ttl_s)
     server = grpc.aio.server(options=[("grpc.max_receive_message_length", MAX_MESSAGE),
@@ -66,16 +78,19 @@ async def start_gateway(cfg: Config, *, listen: str | None = None) -> Running:
     gateway_pb2_grpc.add_GatewayServiceServicer_to_server(service, server)
     audit_pb2_grpc.add_AuditServiceServicer_to_server(
         AuditService(verifier=verifier, audit_log=audit_log, recorder=recorder), server)
+    admin_pb2_grpc.add_AdminServiceServicer_to_server(
+        AdminService(verifier=verifier, registry=registry), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     port = server.add_insecure_port(listen or cfg.listen)
     await server.start()
-    for name in ("", "pgw.v1.GatewayService", "pgw.v1.AuditService"):
+    for name in ("", "pgw.v1.GatewayService", "pgw.v1.AuditService", "pgw.v1.AdminService"):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     witnessing = Witnessing(audit_log, clients, interval_s=cfg.witness_interval_ms / 1000)
     witnessing.start()
     log.info("gateway_started", port=port, partners=clients.partners)
-    return Running(server, port, [witnessing.aclose, clients.aclose, audit_log.aclose])
+    return Running(server, port, [witnessing.aclose, clients.aclose, registry.aclose,
+                                  audit_log.aclose])
 
 
 async def start_partner(cfg: Config, partner: str, *, listen: str | None = None) -> Running:

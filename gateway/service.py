@@ -9,10 +9,10 @@ the audit receipt. Refusals are audited too; if the audit cannot be written noth
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Callable
 from datetime import date
+from typing import Any
 
 import grpc
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -21,9 +21,10 @@ from connectors.sdk._spec import sign_spec
 from gateway.answers import check_answer
 from gateway.auth import Principal, TokenVerifier, bearer_from_metadata
 from gateway.dispatch import ConnectorClients
+from gateway.limits import RateLimited, RateLimiter
 from gateway.errors import FieldViolation, GatewayError, PermissionDenied
 from gateway.pb.pgw.v1 import common_pb2, connector_pb2, gateway_pb2, gateway_pb2_grpc
-from gateway.policy import PolicySet, RequestDecision
+from gateway.policy import PartnerDecision, PolicySet, RequestDecision
 from gateway.recorder import AuditRecorder, response_digest
 from gateway.requests import check_purpose, check_selections, check_subjects, raise_if
 from gateway.status import rpc
@@ -46,11 +47,23 @@ def acting_role(principal: Principal, decision: RequestDecision) -> str:
 
 
 class GatewayService(gateway_pb2_grpc.GatewayServiceServicer):
-    def __init__(self, *, verifier: TokenVerifier, policies: PolicySet, clients: ConnectorClients,
+    def __init__(self, *, verifier: TokenVerifier,
+                 policies: PolicySet | Callable[[], PolicySet], clients: ConnectorClients,
                  recorder: AuditRecorder, spec_key: Ed25519PrivateKey, spec_ttl_s: float = 30.0,
                  clock: Callable[[], float] = time.time) -> None:
-        self.verifier, self.policies, self.clients = verifier, policies, clients
+        self.verifier, self.clients = verifier, clients
+        if isinstance(policies, PolicySet):
+            fixed = policies
+            self._policies: Callable[[], PolicySet] = lambda: fixed
+        else:
+            self._policies = policies
         self.recorder, self._key, self._ttl, self._clock = recorder, spec_key, spec_ttl_s, clock
+        self.limiter = RateLimiter()
+
+    @property
+    def policies(self) -> PolicySet:
+        """The agreements in force now; a callable source (the registry) is asked per call."""
+        return self._policies()
 
     def _principal(self, context: grpc.aio.ServicerContext) -> Principal:
         return self.verifier.verify(bearer_from_metadata(context.invocation_metadata() or ()))
@@ -60,10 +73,11 @@ class GatewayService(gateway_pb2_grpc.GatewayServiceServicer):
                       problems: list[FieldViolation]) -> tuple[dict[str, list[str]],
                                                                RequestDecision]:
         """Validate everything (all problems reported at once), then decide."""
-        problems = problems + check_purpose(purpose, self.policies.purposes)
+        policies = self.policies  # one snapshot for the whole decision
+        problems = problems + check_purpose(purpose, policies.purposes)
         chosen, more = await check_selections(selections, self.clients)
         raise_if(problems + more)
-        decision = self.policies.decide(
+        decision = policies.decide(
             org=principal.org, roles=frozenset(r.value for r in principal.roles), purpose=purpose,
             selections=chosen, subject_count=subject_count,
             today=date.fromtimestamp(self._clock()))
@@ -83,20 +97,45 @@ class GatewayService(gateway_pb2_grpc.GatewayServiceServicer):
             await self.recorder.record(**audit, released=[], decision="deny",
                                        reason=decision.reason)
             raise _refusal(decision)
+        try:
+            for p in decision.partners:
+                assert p.agreement is not None
+                self.limiter.take(p.agreement.id, p.agreement.limits.requests_per_minute)
+        except RateLimited as err:
+            await self.recorder.record(**audit, released=[], decision="deny", reason=err.reason)
+            raise
         specs = [self._spec(rid, principal, request.purpose, p, subjects)
                  for p in decision.partners]
+        # Once specs go out, partners release data to the hub: finish dispatch and audit
+        # even if the requester cancels, so every release is on the log.
+        task = asyncio.ensure_future(self._release(audit, specs, context.time_remaining()))
+        task.add_done_callback(_consume)
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            task.cancel()   # stop the partners' work; _release still audits the dispatch
+            raise
+
+    async def _release(self, audit: dict[str, Any], specs: list[connector_pb2.ReleaseSpec],
+                       remaining: float | None) -> gateway_pb2.QueryResponse:
+        """Dispatch signed specs, check the answers, audit, and build the response."""
         try:
             answers = await asyncio.gather(*(
-                self.clients.fetch(spec.partner, sign_spec(spec, self._key),
-                                   context.time_remaining()) for spec in specs))
+                self.clients.fetch(spec.partner, sign_spec(spec, self._key), remaining)
+                for spec in specs))
             for spec, answer in zip(specs, answers, strict=True):
                 catalogue = await self.clients.catalogue(spec.partner)
                 check_answer(spec, answer, catalogue.fields)
         except GatewayError as err:
             await self.recorder.record(**audit, released=[], decision="error", reason=err.reason)
             raise
-        response = gateway_pb2.QueryResponse(request_id=rid, agreements=audit["agreements"])
-        response.results.extend(_merge(len(subjects), specs, answers))
+        except asyncio.CancelledError:
+            await self.recorder.record(**audit, released=[], decision="error",
+                                       reason="cancelled by the requester after dispatch")
+            raise
+        response = gateway_pb2.QueryResponse(request_id=audit["request_id"],
+                                             agreements=audit["agreements"])
+        response.results.extend(_merge(len(audit["subjects"]), specs, answers))
         released = [(s.partner, f.field, f.transform) for s in specs for f in s.fields]
         receipt = await self.recorder.record(
             **audit, released=released, decision="allow", reason="granted",
@@ -131,21 +170,27 @@ class GatewayService(gateway_pb2_grpc.GatewayServiceServicer):
             request_id=rid, verdict=allow if decision.allowed else deny, reason=decision.reason,
             fields=fields, agreements=agreement_refs(decision))
 
-    def _spec(self, rid: str, principal: Principal, purpose: str, partner_decision: object,
+    def _spec(self, rid: str, principal: Principal, purpose: str, p: PartnerDecision,
               subjects: list[str]) -> connector_pb2.ReleaseSpec:
-        p = partner_decision
-        a = p.agreement  # type: ignore[attr-defined]
+        a = p.agreement
+        assert a is not None  # only allowed decisions are dispatched
         now_ms = int(self._clock() * 1000)
         return connector_pb2.ReleaseSpec(
             request_id=rid, requester_org=principal.org, purpose=purpose,
             agreement=common_pb2.AgreementRef(id=a.id, version=a.version,
                                               content_hash=a.content_hash),
-            partner=p.partner, subjects=subjects,  # type: ignore[attr-defined]
+            partner=p.partner, subjects=subjects,
             fields=[common_pb2.FieldRelease(
                 field=g.field, transform=g.transform,
-                params_json=json.dumps(g.param_dict, sort_keys=True, separators=(",", ":")))
-                for g in p.granted],  # type: ignore[attr-defined]
+                params_json=g.params_json)
+                for g in p.granted],
             issued_at_ms=now_ms, expires_at_ms=now_ms + int(self._ttl * 1000))
+
+
+def _consume(task: asyncio.Future[Any]) -> None:
+    """Retrieve a shielded task's outcome so an abandoned one never warns."""
+    if not task.cancelled():
+        task.exception()
 
 
 def _refusal(decision: RequestDecision) -> PermissionDenied:

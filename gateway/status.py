@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import time
-import uuid
+import os
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -28,7 +28,7 @@ T = TypeVar("T")
 
 
 def new_request_id() -> str:
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()
 
 
 def to_status(err: GatewayError) -> grpc.Status:
@@ -66,7 +66,7 @@ def rpc(method: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
             await context.abort(grpc.StatusCode.INTERNAL,
                                 f"internal error (request id {rid}); the operators have the log")
             raise
-        log.info("rpc_ok", method=name, code="OK",
+        log.debug("rpc_ok", method=name, code="OK",
                  duration_ms=round((time.perf_counter() - started) * 1000, 2))
         return result
 

@@ -13,6 +13,8 @@ of the bad character, date, checksum) so they can go into logs and gRPC details 
 from __future__ import annotations
 
 import datetime as _dt
+import re
+from operator import mul
 from collections.abc import Callable, Iterable
 
 from gateway.errors import FieldViolation, InvalidArgument
@@ -31,6 +33,7 @@ _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
 _EARLIEST_BIRTH = _dt.date(1900, 1, 1)
 _DIGITS = frozenset("0123456789")
+_ID_SHAPE = re.compile(r"[0-9]{17}[0-9Xx]")
 
 _CREDIT_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _CREDIT_VALUE = {c: i for i, c in enumerate(_CREDIT_ALPHABET)}
@@ -53,23 +56,28 @@ def normalize_person_id(s: str, *, today: _dt.date | None = None) -> str:
     """
     if not isinstance(s, str):
         raise ValueError(f"wrong type: got {type(s).__name__}, want str")
-    if len(s) != 18:
-        raise ValueError(f"wrong length: got {len(s)} characters, want 18")
-    for pos, ch in enumerate(s[:17], start=1):
-        if ch not in _DIGITS:
-            raise ValueError(f"non-digit character at position {pos}")
+    if _ID_SHAPE.fullmatch(s) is None:
+        _explain_shape(s)
     last = s[17].upper()
-    if last not in _DIGITS and last != "X":
-        raise ValueError("invalid check character at position 18")
     try:
         birth = _dt.date(int(s[6:10]), int(s[10:12]), int(s[12:14]))
     except ValueError:
         raise ValueError("impossible birth date") from None
     if not _EARLIEST_BIRTH <= birth <= (today or _dt.date.today()):
         raise ValueError("impossible birth date")
-    if person_id_check_char(s[:17]) != last:
+    if _ID_CHECK[sum(map(mul, map(int, s[:17]), _ID_WEIGHTS)) % 11] != last:
         raise ValueError("checksum mismatch")
     return s[:17] + last
+
+
+def _explain_shape(s: str) -> None:
+    """Raise the precise reason why ``s`` is not 17 ASCII digits and a check character."""
+    if len(s) != 18:
+        raise ValueError(f"wrong length: got {len(s)} characters, want 18")
+    for pos, ch in enumerate(s[:17], start=1):
+        if ch not in _DIGITS:
+            raise ValueError(f"non-digit character at position {pos}")
+    raise ValueError("invalid check character at position 18")
 
 
 def validate_person_ids(

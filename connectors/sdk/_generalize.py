@@ -8,6 +8,7 @@ the first edge and ``">=en"`` from the last. Integral bounds print without a dec
 from __future__ import annotations
 
 import math
+import re
 import operator
 from collections.abc import Callable, Sequence
 from datetime import date
@@ -31,6 +32,11 @@ _OPS: dict[str, Callable[[Any, Any], bool]] = {
     ">": operator.gt, ">=": operator.ge, "in": lambda v, options: v in options,
 }
 _ORDERED = NUMERIC | {T.DATE, T.MONTH}
+
+
+_BAND = re.compile(r"\[(-?[0-9.e+-]+), (-?[0-9.e+-]+)\)")
+_YEAR = re.compile(r"\d{4}")
+_YEAR_MONTH = re.compile(r"\d{4}-\d{2}")
 
 
 class Generalize(Transform):
@@ -78,7 +84,7 @@ class Generalize(Transform):
                 hint = " (a month is already year-month: use plain)" if to == "year-month" else ""
                 raise TransformParamError(
                     "to", f"got {to!r}, want one of {list(allowed)}{hint}")
-            width = 4 if to == "year" else 7
+            self.width = width = 4 if to == "year" else 7
             self._map = lambda v: v[:width]
         else:
             if not is_int(prefix) or prefix is None or prefix < 1:
@@ -88,6 +94,30 @@ class Generalize(Transform):
 
     def _apply(self, value: Any) -> str:
         return self._map(value)
+
+    def conforms(self, output: Any) -> bool:
+        """A label this generalisation can produce, and nothing finer."""
+        if output is None:
+            return True
+        if not isinstance(output, str):
+            return False
+        if self._map == self._edges:
+            return output in self._edge_labels()
+        if self._map == self._band:
+            m = _BAND.fullmatch(output)
+            if m is None:
+                return False
+            lo, hi = float(m.group(1)), float(m.group(2))
+            k = lo / self.band
+            return math.isclose(hi - lo, self.band) and math.isclose(k, round(k))
+        if self._map == self._prefix:
+            return len(output) == self.prefix
+        return (_YEAR if self.width == 4 else _YEAR_MONTH).fullmatch(output) is not None
+
+    def _edge_labels(self) -> set[str]:
+        labels = {f"<{fmt_number(self.edges[0])}", f">={fmt_number(self.edges[-1])}"}
+        labels.update(f"[{fmt_number(lo)}, {fmt_number(hi)})" for lo, hi in pairwise(self.edges))
+        return labels
 
     def _band(self, v: float) -> str:
         if is_int(v) and is_int(self.band):

@@ -23,6 +23,8 @@ __all__ = ["CHUNK_SIZE", "SqliteSource"]
 
 #: Most subjects bound into one ``IN (...)`` query.
 CHUNK_SIZE = 500
+#: Up to this many subjects are read on the event loop (indexed lookups, microseconds).
+INLINE_MAX = 4
 
 Decoder = Callable[[Any], Any]
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -101,6 +103,9 @@ class SqliteSource(DataSource):
         if self._closed:
             raise RuntimeError("source is closed")
         self._check_fields(fields)
+        if len(subjects) <= INLINE_MAX:
+            # A handful of primary-key lookups costs less than a thread hand-off.
+            return self._fetch_sync(list(subjects), list(fields))
         return await asyncio.to_thread(self._fetch_sync, list(subjects), list(fields))
 
     def _fetch_sync(self, subjects: list[str], fields: list[str]) -> list[Row | None]:

@@ -102,5 +102,16 @@ class Transform:
     def _apply(self, value: Any) -> Any:
         return value
 
+    def conforms(self, output: Any) -> bool:
+        """Whether ``output`` has the shape this transform produces (the gateway's check
+        that a connector did not send a raw value dressed up as a transformed one)."""
+        if output is None:
+            return True
+        try:
+            check_value(output, self.output_type)
+        except (TypeError, ValueError):
+            return False
+        return True
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.field_type.value} -> {self.output_type.value}>"

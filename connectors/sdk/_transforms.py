@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -28,6 +29,9 @@ from connectors.sdk._schema import FieldType as T
 from connectors.sdk._transform_base import TEXT, Transform, TransformParamError, is_int
 
 _PSEUDONYM_SALT = b"pgw/pseudonym/v1"
+
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 class Plain(Transform):
@@ -43,6 +47,9 @@ class Suppress(Transform):
 
     def __call__(self, value: Any) -> Any:
         return None
+
+    def conforms(self, output: Any) -> bool:
+        return output is None
 
 
 class Mask(Transform):
@@ -69,6 +76,17 @@ class Mask(Transform):
         hidden = n - self.keep_first - self.keep_last
         return value[:self.keep_first] + self.char * hidden + value[n - self.keep_last:]
 
+    def conforms(self, output: Any) -> bool:
+        if output is None:
+            return True
+        if not isinstance(output, str):
+            return False
+        n = len(output)
+        if self.keep_first + self.keep_last >= n:
+            return output == self.char * n
+        return output[self.keep_first:n - self.keep_last] == self.char * (
+            n - self.keep_first - self.keep_last)
+
 
 class Pseudonym(Transform):
     """Keyed HMAC-SHA256 of the value: stable within one agreement, unlinkable across."""
@@ -87,6 +105,9 @@ class Pseudonym(Transform):
 
     def _apply(self, value: Any) -> str:
         return hmac.new(self._key, str(value).encode("utf-8"), hashlib.sha256).hexdigest()
+
+    def conforms(self, output: Any) -> bool:
+        return output is None or (isinstance(output, str) and _HEX64.fullmatch(output) is not None)
 
 
 def derive_pseudonym_key(connector_secret: bytes, agreement_id: str) -> bytes:

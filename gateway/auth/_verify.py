@@ -18,6 +18,7 @@ The order of checks is fixed and every refusal is an
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -64,6 +65,10 @@ def _roles(claims: dict[str, Any]) -> frozenset[Role]:
         raise _refuse(f"invalid claim roles: {exc}") from None
 
 
+_CACHE_SIZE = 10_000
+_SPACE = re.compile(r"\s")
+
+
 class TokenVerifier:
     """Verify pgw bearer tokens against a :class:`JwksKeySet`.
 
@@ -83,9 +88,24 @@ class TokenVerifier:
         self._audience = audience
         self._leeway = leeway_s
         self._clock = clock
+        # Verified tokens -> (principal, exp, nbf, iat). A hit skips the signature check but
+        # re-checks the times; bounded, and emptied wholesale when full.
+        self._cache: dict[str, tuple[Principal, float, float, float]] = {}
 
     def verify(self, token: str) -> Principal:
         """Return the :class:`Principal` for ``token`` or raise ``Unauthenticated``."""
+        cached = self._cache.get(token) if isinstance(token, str) else None
+        if cached is not None:
+            principal, exp, nbf, iat = cached
+            self._check_time_values(exp, nbf, iat)
+            return principal
+        principal, times = self._verify_fully(token)
+        if len(self._cache) >= _CACHE_SIZE:
+            self._cache.clear()
+        self._cache[token] = (principal, *times)
+        return principal
+
+    def _verify_fully(self, token: str) -> tuple[Principal, tuple[float, float, float]]:
         if not isinstance(token, str) or token.count(".") != 2:
             raise _refuse("malformed token")
         try:
@@ -112,9 +132,13 @@ class TokenVerifier:
         if key.alg != alg:
             raise _refuse(f"algorithm does not match key: token {alg}, key {key.alg}")
         claims = self._decode(token, key.public_key, key.alg)
-        self._check_times(claims)
-        return Principal(org=_text_claim(claims, "org"), subject=_text_claim(claims, "sub"),
-                         roles=_roles(claims), token_id=_text_claim(claims, "jti"), key_id=kid)
+        times = (_numeric_date(claims, "exp"), _numeric_date(claims, "nbf"),
+                 _numeric_date(claims, "iat"))
+        self._check_time_values(*times)
+        principal = Principal(org=_text_claim(claims, "org"), subject=_text_claim(claims, "sub"),
+                              roles=_roles(claims), token_id=_text_claim(claims, "jti"),
+                              key_id=kid)
+        return principal, times
 
     def _decode(self, token: str, public_key: Any, pinned_alg: str) -> dict[str, Any]:
         try:
@@ -138,9 +162,8 @@ class TokenVerifier:
         except jwt.PyJWTError as exc:
             raise _refuse(f"malformed token: {type(exc).__name__}") from None
 
-    def _check_times(self, claims: dict[str, Any]) -> None:
+    def _check_time_values(self, exp: float, nbf: float, iat: float) -> None:
         now, leeway = self._clock(), self._leeway
-        exp, nbf, iat = (_numeric_date(claims, n) for n in ("exp", "nbf", "iat"))
         if now >= exp + leeway:
             raise _refuse("token expired")
         if nbf > now + leeway:
@@ -167,6 +190,6 @@ def bearer_from_metadata(metadata: Iterable[tuple[str, str | bytes]] | None) -> 
     token = token.strip()
     if scheme.lower() != "bearer":
         raise _refuse("authorization scheme is not Bearer")
-    if not token or any(c.isspace() for c in token):
+    if not token or _SPACE.search(token):
         raise _refuse("malformed bearer token")
     return token

@@ -19,9 +19,19 @@ from gateway.policy._loader import (
     load_policies,
 )
 from gateway.policy._model import ROLES, Agreement, FieldGrant, Limits, Purpose
+from gateway.policy._registry import (
+    AdminAudit,
+    AdminEvent,
+    AgreementRecord,
+    AgreementRegistry,
+)
 
 __all__ = [
+    "AdminAudit",
+    "AdminEvent",
     "Agreement",
+    "AgreementRecord",
+    "AgreementRegistry",
     "FieldGrant",
     "Limits",
     "PartnerDecision",

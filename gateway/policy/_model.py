@@ -12,6 +12,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import date
 from typing import Any
 
@@ -62,10 +63,23 @@ class FieldGrant:
     @property
     def param_dict(self) -> dict[str, Any]:
         """The parameters as a plain dict (lists restored), e.g. for ``build_transform``."""
+        return dict(self._param_dict)
+
+    @cached_property
+    def _param_dict(self) -> dict[str, Any]:
         return {k: _jsonable(v) for k, v in self.params}
+
+    @cached_property
+    def params_json(self) -> str:
+        """The parameters as canonical JSON (what a ReleaseSpec carries)."""
+        return json.dumps(self._param_dict, sort_keys=True, separators=(",", ":"))
 
     def describe(self) -> str:
         """Human wording: ``predicate contribution_months >= 12``, ``mask keep_first=1``."""
+        return self._description
+
+    @cached_property
+    def _description(self) -> str:
         p = dict(self.params)
         if self.transform == "predicate" and set(p) == {"op", "value"}:
             return f"predicate {self.field} {p['op']} {json.dumps(_jsonable(p['value']))}"

@@ -417,3 +417,21 @@ def test_public_surface() -> None:
         "ALLOWED_ALGORITHMS", "DevIssuer", "JwksKeySet", "Principal", "REQUIRED_CLAIMS", "Role",
         "TokenVerifier", "VerificationKey", "bearer_from_metadata", "jwk_thumbprint"]
     assert {"EdDSA", "ES256"} == gateway.auth.ALLOWED_ALGORITHMS
+
+
+def test_cached_token_is_still_refused_once_expired(issuer: DevIssuer, verifier: TokenVerifier,
+                                                    clock: FakeClock) -> None:
+    """The verified-token cache skips the signature, never the time checks (RFC 8725 §3.10)."""
+    token = signed(issuer, claims())
+    assert verifier.verify(token).org == "hpf-changzhou"   # verified and cached
+    clock.now = T0 + 600 + 31                                # past exp + leeway
+    assert refused(verifier, token) == "token expired"
+
+
+def test_cache_does_not_admit_a_tampered_copy(issuer: DevIssuer, verifier: TokenVerifier) -> None:
+    """A cached good token does not make a modified token with the same prefix pass."""
+    token = signed(issuer, claims())
+    verifier.verify(token)
+    head, payload, sig = token.split(".")
+    tampered = ".".join([head, payload, sig[:-2] + ("AA" if sig[-2:] != "AA" else "BA")])
+    assert refused(verifier, tampered) == "invalid signature"

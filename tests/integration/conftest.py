@@ -7,6 +7,7 @@ with ``--import-mode=importlib`` and ``tests/`` is not a package), so test modul
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import sys
 from collections.abc import Callable, Iterator, Mapping
@@ -75,18 +76,24 @@ def make_stack(loop: LoopThread, base_cfg: Config, tmp_path: Path,
 
     ``connector_cls``: a ``ConnectorService`` subclass per partner (fault injection);
     ``source_wrap``: a callable per partner wrapping the real ``DataSource``;
-    ``policies``: a policy directory for both the gateway and the connectors.
+    ``policies``: a policy directory for both the gateway and the connectors;
+    ``partner_policies``: a partner's own copy of the agreements, where it differs.
     """
     started: list[Stack] = []
 
     def make(*, connector_cls: Mapping[str, type] | None = None,
              source_wrap: Mapping[str, Callable[[Any], Any]] | None = None,
-             policies: Path | None = None, **overrides: Any) -> Stack:
+             policies: Path | None = None,
+             partner_policies: Mapping[str, Path] | None = None, **overrides: Any) -> Stack:
         import connectors.registry
         import gateway.server
 
         cfg = isolated_cfg(base_cfg, tmp_path / f"stack-{len(started)}", policies=policies,
                            **overrides)
+        if partner_policies:
+            cfg = dataclasses.replace(cfg, connectors={
+                p: dataclasses.replace(c, policies=partner_policies.get(p, c.policies))
+                for p, c in cfg.connectors.items()})
         real_cls = gateway.server.ConnectorService
         real_open = connectors.registry.open_source
         classes = dict(connector_cls or {})

@@ -196,15 +196,10 @@ def raw_income_as_label(svc: ConnectorService, spec: connector_pb2.ReleaseSpec,
     return run()
 
 
-SHAPE_REASON = (
-    "gateway/answers.py check_answer only compares the Value oneof case (expected_case): any "
-    "string passes for mask, generalize and pseudonym, so a connector can send the raw value "
-    "(full name, raw income, raw employer code) as that string and the gateway releases it; "
-    "DESIGN.md step 6 asks for the right transform shapes (64-hex pseudonym, band label, "
-    "mask characters at the hidden positions)")
+# Regression: gateway/answers.py once compared only the Value oneof case, so any string
+# passed for mask, generalize and pseudonym and a connector could send the raw value instead.
 
 
-@pytest.mark.xfail(strict=True, reason=SHAPE_REASON)
 def test_raw_employer_code_posing_as_a_pseudonym_is_caught(make_stack: Any,
                                                            raw: RawData) -> None:
     stack = make_stack(connector_cls={
@@ -212,7 +207,6 @@ def test_raw_employer_code_posing_as_a_pseudonym_is_caught(make_stack: Any,
     assert_caught(stack, raw, "social-security", ["employer_code"])
 
 
-@pytest.mark.xfail(strict=True, reason=SHAPE_REASON)
 def test_unmasked_name_posing_as_a_mask_is_caught(make_stack: Any, raw: RawData) -> None:
     stack = make_stack(connector_cls={"social-security": tampering(full_name_as_mask)})
     ids = raw.in_all[:3]
@@ -222,7 +216,6 @@ def test_unmasked_name_posing_as_a_mask_is_caught(make_stack: Any, raw: RawData)
     assert stack.audit()[before].decision == "error"
 
 
-@pytest.mark.xfail(strict=True, reason=SHAPE_REASON)
 def test_raw_income_posing_as_a_band_label_is_caught(make_stack: Any, raw: RawData) -> None:
     stack = make_stack(connector_cls={"bank": tampering(raw_income_as_label)})
     assert_caught(stack, raw, "bank", ["income_avg_12m"])

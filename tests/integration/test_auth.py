@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from pgw_it_harness import HPF, RawData, Stack
 
 from gateway.auth import DevIssuer
-from gateway.auth._jwks import b64url_encode
+from gateway.auth._jwks import b64url_decode, b64url_encode
 from gateway.pb.pgw.v1 import common_pb2, gateway_pb2
 
 GENERIC = "authentication failed: present a valid bearer token"
@@ -179,3 +179,17 @@ def test_explain_needs_a_token_too(stack: Stack) -> None:
     with pytest.raises(grpc.RpcError) as info:
         stack.explain("loan-eligibility", {"education": ["highest_degree"]}, token=None)
     assert_refused(info.value)
+
+
+def test_a_rotated_issuer_key_is_picked_up_by_the_running_gateway(stack: Stack,
+                                                                   raw: RawData) -> None:
+    """Rotation from day one: the newest key signs, the JWKS is re-read once on its new kid,
+    and tokens from the older key keep verifying."""
+    cfg = stack.cfg
+    rotating = DevIssuer.load(cfg.dev_issuer_dir, issuer=cfg.issuer, audience=cfg.audience)
+    old = rotating.issue(HPF, ["requester"])
+    new_kid = rotating.rotate()
+    new = rotating.issue(HPF, ["requester"])
+    assert json.loads(b64url_decode(new.split(".")[0]))["kid"] == new_kid
+    assert call(stack, raw, bearer(new)) is None
+    assert call(stack, raw, bearer(old)) is None

@@ -213,11 +213,12 @@ requester_org: hpf-changzhou
 roles: [requester]
 purpose: fraud-detection
 partner: social-security
-description: Test agreement; the name is listed but suppressed.
+description: Test agreement; the name is listed but suppressed, the employer pseudonymised.
 legal_basis: Integration test of the suppress transform.
 valid_from: 2026-01-01
 valid_until: 2027-12-31
 fields:
+  employer_code: {transform: pseudonym}
   insured_status: {transform: plain}
   name: {transform: suppress}
 limits:
@@ -255,3 +256,16 @@ def test_shipped_stack_has_no_suppress_agreement_for_that_purpose(stack: Stack,
         stack.query("fraud-detection", raw.in_all[:1], {"social-security": ["name"]},
                     token=stack.token(org=HPF))
     assert info.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_pseudonyms_do_not_link_across_agreements(suppress_stack: Stack,
+                                                  raw: RawData) -> None:
+    """One connector, one secret, one person: another agreement gives another pseudonym."""
+    person = next(i for i in raw.ordered if i in raw.rows["social-security"])
+    field = ("social-security", "employer_code")
+    loan = values_by_field(suppress_stack.query("loan-eligibility", [person], {
+        "social-security": ["employer_code"]}).results[0])[field]
+    fraud = values_by_field(suppress_stack.query("fraud-detection", [person], {
+        "social-security": ["employer_code"]}).results[0])[field]
+    assert HEX64.fullmatch(loan) and HEX64.fullmatch(fraud)
+    assert loan != fraud
