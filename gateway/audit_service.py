@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from typing import Any
 
 import grpc
 
@@ -70,12 +72,14 @@ class AuditService(audit_pb2_grpc.AuditServiceServicer):
         found = await asyncio.to_thread(lambda: list(_take(match, self.log, limit)))
         return audit_pb2.SearchResponse(entries=found)
 
-    def _matcher(self, request: audit_pb2.SearchRequest) -> dict[str, str]:
+    def _matcher(self, request: audit_pb2.SearchRequest) -> dict[str, Any]:
         if request.decision and request.decision not in DECISIONS:
             raise InvalidArgument(FieldViolation("decision", f"want one of {', '.join(DECISIONS)}"))
-        criteria = {"requester_org": request.requester_org, "purpose": request.purpose,
-                    "partner": request.partner, "decision": request.decision,
-                    "time_from": request.time_from, "time_to": request.time_to}
+        criteria: dict[str, Any] = {
+            "requester_org": request.requester_org, "purpose": request.purpose,
+            "partner": request.partner, "decision": request.decision,
+            "time_from": _instant("time_from", request.time_from),
+            "time_to": _instant("time_to", request.time_to)}
         if request.subject:
             try:
                 subject = normalize_person_id(request.subject)
@@ -83,7 +87,7 @@ class AuditService(audit_pb2_grpc.AuditServiceServicer):
                 raise InvalidArgument(FieldViolation("subject", f"not a GB 11643 id: {exc}")) \
                     from None
             criteria["pseudonym"] = self.recorder.pseudonyms([subject])[0]
-        return {k: v for k, v in criteria.items() if v}
+        return {k: v for k, v in criteria.items() if v is not None and v != ""}
 
     @rpc
     async def GetInclusionProof(self, request: audit_pb2.GetInclusionProofRequest,
@@ -148,7 +152,21 @@ async def _export_first(self: AuditService, request: audit_pb2.ExportRequest,
     return size, request.start, end
 
 
-def _take(criteria: dict[str, str], audit_log: AuditLog, limit: int
+def _instant(field: str, text: str) -> datetime | None:
+    """An RFC 3339 bound as an aware UTC datetime (None when empty)."""
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidArgument(FieldViolation(field, "want an RFC 3339 time such as "
+                                             "2026-11-25T08:00:00+08:00")) from None
+    if moment.tzinfo is None:
+        raise InvalidArgument(FieldViolation(field, "want a time with an offset (Z or +08:00)"))
+    return moment.astimezone(UTC)
+
+
+def _take(criteria: dict[str, Any], audit_log: AuditLog, limit: int
           ) -> Iterator[audit_pb2.LogEntry]:
     count = 0
     for index, data in iter_entries(audit_log.store):
@@ -159,15 +177,17 @@ def _take(criteria: dict[str, str], audit_log: AuditLog, limit: int
                 return
 
 
-def _matches(entry: dict, criteria: dict[str, str]) -> bool:
+def _matches(entry: dict[str, Any], criteria: dict[str, Any]) -> bool:
+    when = datetime.fromisoformat(entry["time"]) if ("time_from" in criteria
+                                                      or "time_to" in criteria) else None
     for key, want in criteria.items():
         if key == "partner" and want not in entry.get("partners", []):
             return False
         if key == "pseudonym" and want not in entry.get("subject_pseudonyms", []):
             return False
-        if key == "time_from" and entry.get("time", "") < want:
+        if key == "time_from" and when is not None and when < want:
             return False
-        if key == "time_to" and entry.get("time", "") >= want:
+        if key == "time_to" and when is not None and when >= want:
             return False
         if key in ("requester_org", "purpose", "decision") and entry.get(key) != want:
             return False

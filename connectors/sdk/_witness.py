@@ -38,6 +38,17 @@ class WitnessState:
     root: bytes
 
 
+class WitnessRefusal(FailedPrecondition):
+    """The witness will not cosign: ``kind`` is ``WITNESS_ROLLBACK`` or ``WITNESS_INCONSISTENT``."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message, reason=kind.lower().replace("_", " "))
+        self.kind = kind
+
+    def details(self) -> list[Message]:
+        return [error_info(self.kind)]
+
+
 class StaleWitnessView(FailedPrecondition):
     """The gateway's idea of the witness's size is out of date; ``size`` is the real one."""
 
@@ -65,6 +76,9 @@ class Witness:
             data = json.loads(self.state_path.read_text())
         except FileNotFoundError:
             return None
+        if data.get("origin") != self.origin:
+            raise FailedPrecondition(f"witness state {self.state_path} is for another log "
+                                     f"(origin {data.get('origin')!r}, want {self.origin!r})")
         return WitnessState(int(data["size"]), bytes.fromhex(data["root"]))
 
     def _persist(self, state: WitnessState) -> None:
@@ -100,17 +114,17 @@ class Witness:
             raise StaleWitnessView(held_size)
         if held is not None and held.size > 0:
             if checkpoint.size < held.size:
-                raise FailedPrecondition(
-                    f"refused: checkpoint size {checkpoint.size} is below the size {held.size} "
-                    "this witness already cosigned (rollback)", reason="witness rollback")
+                raise WitnessRefusal(
+                    "WITNESS_ROLLBACK", f"refused: checkpoint size {checkpoint.size} is below "
+                    f"the size {held.size} this witness already cosigned (rollback)")
             try:
                 verify_consistency(self.hasher, held.size, checkpoint.size, list(proof),
                                    held.root, checkpoint.root)
             except ProofError as exc:
-                raise FailedPrecondition(
-                    f"refused: checkpoint {checkpoint.size} is not consistent with the "
-                    f"checkpoint {held.size} this witness cosigned: {exc}",
-                    reason="witness inconsistent") from None
+                raise WitnessRefusal(
+                    "WITNESS_INCONSISTENT", f"refused: checkpoint {checkpoint.size} is not "
+                    f"consistent with the checkpoint {held.size} this witness cosigned: "
+                    f"{exc}") from None
         self._persist(WitnessState(checkpoint.size, checkpoint.root))
         line = cosign(checkpoint, self.signer, int(self._clock()))
         return line, checkpoint.size

@@ -79,16 +79,21 @@ class _Stop(Exception):
 
 
 def _check_note(note: str, log_key: NoteVerifier, origin: str, tree: MerkleTree,
-                lower: int) -> Checkpoint:
+                lower: int, size: int | None = None) -> Checkpoint:
+    """Check one checkpoint note; ``size`` is the size it is stored under (None: --since)."""
+    where = None if size is None else max(size - 1, 0)
+    label = "checkpoint" if size is None else f"checkpoint of size {size}"
     try:
         opened = open_note(note, [log_key])
     except NoteError as exc:
-        raise _Stop(Finding(None, f"checkpoint signature: {exc}")) from None
+        raise _Stop(Finding(where, f"{label}: signature: {exc}")) from None
     if log_key.name not in opened.verified_names:
-        raise _Stop(Finding(None, "checkpoint not signed by the log key"))
+        raise _Stop(Finding(where, f"{label}: not signed by the log key"))
     cp = Checkpoint.parse(opened.body)
     if cp.origin != origin:
-        raise _Stop(Finding(None, f"checkpoint origin: got {cp.origin!r}, want {origin!r}"))
+        raise _Stop(Finding(where, f"{label}: origin got {cp.origin!r}, want {origin!r}"))
+    if size is not None and cp.size != size:
+        raise _Stop(Finding(where, f"{label}: the note says size {cp.size}"))
     if cp.size > tree.size:
         raise _Stop(Finding(tree.size, f"checkpoint of size {cp.size} but only {tree.size} "
                             "entries are stored (entries deleted at the tail)"))
@@ -113,7 +118,7 @@ def verify_store(store: AuditStore, *, log_key: NoteVerifier, origin: str, hash_
         for size in sizes:
             note = store.checkpoint_at(size)
             assert note is not None
-            _check_note(note, log_key, origin, tree, lower)
+            _check_note(note, log_key, origin, tree, lower, size)
             lower = size
             report.checkpoints += 1
         if not sizes:

@@ -53,7 +53,8 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="e.g. education.highest_degree (repeat)")
 
 
-def _call(args: argparse.Namespace, method: str, *call_args: Any) -> Any:
+def _call(args: argparse.Namespace, method: str, arguments: Any) -> Any:
+    """Call ``method`` with ``(purpose, *arguments(fields))`` and map failures to CliError."""
     cfg = config_of(args)
     try:
         fields = parse_fields(args.field)
@@ -63,8 +64,7 @@ def _call(args: argparse.Namespace, method: str, *call_args: Any) -> Any:
 
     async def go() -> Any:
         async with GatewayClient(args.gateway or cfg.listen, token) as client:
-            return await getattr(client, method)(args.purpose, *call_args(fields)
-                                                 if callable(call_args[0]) else fields)
+            return await getattr(client, method)(args.purpose, *arguments(fields))
     try:
         return asyncio.run(go())
     except grpc.RpcError as err:

@@ -75,6 +75,7 @@ _SCHEMA = (
     " approver_org TEXT NOT NULL, approver_subject TEXT NOT NULL, approved_at TEXT NOT NULL,"
     " PRIMARY KEY (proposal_id, approver_org, approver_subject))",
 )
+_Stmt = tuple[str, tuple[Any, ...]]
 _COLUMNS = ("proposal_id, agreement_id, version, content_hash, document, origin, proposer_org,"
             " proposer_subject, proposed_at, state, changed_at, changed_by")
 
@@ -204,10 +205,10 @@ class _Db:
         cur.execute(sql.replace("?", "%s"), args or None)
         return cur.fetchall() if fetch else cur.rowcount
 
-    def read(self, statements: Sequence[tuple[str, tuple[Any, ...]]]) -> list[list[tuple[Any, ...]]]:
+    def read(self, statements: Sequence[_Stmt]) -> list[list[tuple[Any, ...]]]:
         return self._run("read", statements, fetch=True)
 
-    def write(self, statements: Sequence[tuple[str, tuple[Any, ...]]]) -> list[int]:
+    def write(self, statements: Sequence[_Stmt]) -> list[int]:
         return self._run("write", statements, fetch=False)
 
     def close(self) -> None:

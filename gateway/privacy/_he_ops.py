@@ -19,6 +19,13 @@ from gateway.privacy._errors import BelowMinimum, PrivacyError
 from gateway.privacy._he import BFV_PLAIN_MODULUS, SLOTS, HeKeys, PublicContext, Scheme
 
 
+def _require_secret(keys: HeKeys, scheme: Scheme) -> None:
+    if not isinstance(keys, HeKeys):
+        raise PrivacyError(f"decrypt: got {type(keys).__name__}, want the requester's HeKeys "
+                           "(no secret key here)")
+    _require(keys, scheme)
+
+
 def _require(ctx: PublicContext | HeKeys, scheme: Scheme) -> None:
     if ctx.scheme is not scheme:
         raise PrivacyError(f"HE context: got scheme {ctx.scheme.value}, want {scheme.value}")
@@ -142,7 +149,7 @@ def masked_total(public_ctx: PublicContext, column: list[bytes],
 
 def decrypt_vector(keys: HeKeys, ciphertexts: Sequence[bytes], n: int) -> list[float]:
     """Decrypt CKKS chunks and return the first ``n`` values (requester side)."""
-    _require(keys, Scheme.CKKS)
+    _require_secret(keys, Scheme.CKKS)
     out: list[float] = []
     for data in ciphertexts:
         out.extend(_load(keys, data, Scheme.CKKS).decrypt())
@@ -171,7 +178,7 @@ def add(public_ctx: PublicContext, a: Sequence[bytes], b: Sequence[bytes]) -> li
 
 def decrypt_counts(keys: HeKeys, ciphertexts: Sequence[bytes], n: int) -> list[int]:
     """Decrypt BFV chunks and return the first ``n`` counts (requester side)."""
-    _require(keys, Scheme.BFV)
+    _require_secret(keys, Scheme.BFV)
     out: list[int] = []
     for data in ciphertexts:
         out.extend(int(v) for v in _load(keys, data, Scheme.BFV).decrypt())

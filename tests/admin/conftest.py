@@ -18,7 +18,6 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from urllib.parse import quote
 
-import grpc
 import pytest
 
 _NAME = "pgw_it_harness"
@@ -108,10 +107,6 @@ class Hub:
 
     def subjects(self, n: int = 3) -> list[str]:
         return load_person_ids(self.cfg.connector("bank").database, n)
-
-
-def status(err: grpc.RpcError) -> grpc.StatusCode:
-    return err.code()  # type: ignore[no-any-return, attr-defined]
 
 
 @pytest.fixture(scope="session")

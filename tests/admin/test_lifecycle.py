@@ -194,8 +194,10 @@ def test_cli_round_trip(hub: Any, base_cfg: Any, tmp_path: Any, capsys: Any) -> 
     assert "active" in out
     code, out, _ = pgw("list", "hpf-withdrawal-bank", role="requester", who="r")
     assert code == 0 and "hpf-changzhou/o-1,hpf-changzhou/o-2" in out and digest in out
-    code, out, _ = pgw("export", "hpf-withdrawal-bank", role="integrator", who="bank-ops")
-    assert code == 0 and out == NEW
+    copy = tmp_path / "partner-copy.yaml"
+    code, _, _ = pgw("export", "hpf-withdrawal-bank", "--out", str(copy), role="integrator",
+                     who="bank-ops")
+    assert code == 0 and copy.read_text() == NEW
     code, out, _ = pgw("revoke", "hpf-withdrawal-bank", "--reason", "ended", role="auditor",
                        who="o-3")
     assert code == 0 and "revoked" in out

@@ -178,6 +178,7 @@ class CrashRig:
         self._connectors: dict[str, subprocess.Popen[bytes]] = {}
         self._logs: list[IO[bytes]] = []
         init_workdir(workdir, people=people, seed=seed)
+        _lift_rate_limits(workdir / "policies")
         config = workdir / "pgw.toml"
         text = config.read_text()
         text = _set(text, "witness_interval_ms", str(witness_interval_ms))
@@ -211,7 +212,8 @@ class CrashRig:
         with log.open("ab") as err:
             proc = subprocess.Popen([sys.executable, "-c", SERVE, *args,
                                      "--config", str(self.config_path)],
-                                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err)
+                                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err,
+                                    env={**os.environ, "PGW_LOG_TRACEBACKS": "1"})
         return proc, log
 
     def _start_connectors(self) -> None:
@@ -246,7 +248,8 @@ class CrashRig:
 
     @staticmethod
     def _kill(proc: subprocess.Popen[bytes]) -> None:
-        proc.send_signal(signal.SIGKILL)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
         proc.wait(30)
         if proc.stdout is not None:
             proc.stdout.close()
@@ -287,7 +290,7 @@ class CrashRig:
             else:
                 address = await self._serving(proc, log)
                 result.start_s = time.monotonic() - spawned
-                answers = await self._load(index, proc, address, result)
+                answers = await self._load(index, proc, address, result, log)
         except BaseException:
             self._kill(proc)
             raise
@@ -303,7 +306,7 @@ class CrashRig:
         return result
 
     async def _load(self, cycle: int, proc: subprocess.Popen[bytes], address: str,
-                    result: CycleResult) -> list[Answer]:
+                    result: CycleResult, log: Path) -> list[Answer]:
         """Queries from ``concurrency`` workers until SIGKILL, 50-400 ms after the first OK."""
         answers: list[Answer] = []
         first = asyncio.Event()
@@ -330,7 +333,8 @@ class CrashRig:
             try:
                 await asyncio.wait_for(first.wait(), 30)
                 if problems:
-                    raise RigError(f"cycle {cycle}: calls failed before the kill: {problems[:3]}")
+                    raise RigError(f"cycle {cycle}: calls failed before the kill: {problems[:3]}"
+                                   f"; gateway log {log}:\n{_tail(log)}")
                 delay = self.rng.uniform(*self.kill_window_ms) / 1e3
                 await asyncio.sleep(delay)
                 result.kill_after_ms = delay * 1e3
@@ -348,7 +352,8 @@ class CrashRig:
                     w.cancel()
                 await asyncio.gather(*workers, return_exceptions=True)
         if problems:
-            raise RigError(f"cycle {cycle}: calls failed before the kill: {problems[:3]}")
+            raise RigError(f"cycle {cycle}: calls failed before the kill: {problems[:3]}; "
+                           f"gateway log {log}:\n{_tail(log)}")
         unexpected = set(result.failed) - {c.name for c in DEATH_CODES}
         if unexpected:
             raise RigError(f"cycle {cycle}: calls failed after the kill with {sorted(unexpected)}")
@@ -449,8 +454,7 @@ class CrashRig:
             proc.terminate()
             code = await asyncio.to_thread(proc.wait, 60)
         finally:
-            if proc.poll() is None:
-                self._kill(proc)
+            self._kill(proc)  # reaps it (no-op if SIGTERM already stopped it) and closes stdout
         if code != 0:
             raise RigError(f"the restarted gateway exited with {code} on SIGTERM, want 0; "
                            f"log {log}:\n{_tail(log)}")
@@ -470,6 +474,14 @@ def _set(text: str, key: str, value: str) -> str:
     if count != 1:
         raise RigError(f"pgw.toml: want exactly one '{key} = ...' line, got {count}")
     return new
+
+
+def _lift_rate_limits(policies: Path) -> None:
+    """Raise every agreement's ``requests_per_minute`` far above the load (gateway and
+    connectors read this same copy): a refusal for rate is not what this rig is about."""
+    for path in sorted(policies.rglob("*.yaml")):
+        text = path.read_text()
+        path.write_text(re.sub(r"(?m)^(\s*requests_per_minute:)\s*\d+", r"\1 100000000", text))
 
 
 def _stored_at(store: AuditStore, answer: Answer, size: int) -> bool:

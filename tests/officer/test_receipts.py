@@ -14,13 +14,8 @@ from gateway.audit import NoteSigner, sign_note
 from gateway.receipts import save_receipt
 
 
-CLI_QUERY_BUG = ("gateway/cli/_client.py:66-67 (_call): `*call_args(fields) if "
-                 "callable(call_args[0]) else fields` calls the tuple `call_args` instead of "
-                 "`call_args[0]`, so every `pgw query` and `pgw explain` dies with TypeError "
-                 "before reaching the gateway (and never writes --receipt)")
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError, reason=CLI_QUERY_BUG)
 def test_pgw_query_saves_a_receipt_that_verifies(stack: Stack, capsys, people,  # type: ignore[no-untyped-def]
                                                  tmp_path) -> None:
     path = tmp_path / "receipt.json"
@@ -36,7 +31,7 @@ def test_pgw_query_saves_a_receipt_that_verifies(stack: Stack, capsys, people,  
 @pytest.fixture
 def receipt(stack: Stack, people, tmp_path) -> Path:  # type: ignore[no-untyped-def]
     """A receipt saved exactly as `pgw query --receipt` saves it (gateway.receipts.save_receipt),
-    from a real query over gRPC (the CLI path is broken: see CLI_QUERY_BUG)."""
+    from a real query over gRPC."""
     path = tmp_path / "receipt.json"
     response = stack.query("loan-eligibility", people.loan[1:2], {"education": ["highest_degree"]})
     save_receipt(response.receipt, path)
