@@ -63,6 +63,9 @@ class ConnectorService(connector_pb2_grpc.ConnectorServiceServicer):
     async def Fetch(self, request: connector_pb2.FetchRequest,
                     context: grpc.aio.ServicerContext, rid: str) -> connector_pb2.FetchResponse:
         spec = self.verifier.verify(request.signed_spec)
+        if spec.operation:
+            raise PermissionDenied("a Fetch takes a plain release spec",
+                                   reason=f"spec for operation {spec.operation!r} sent to Fetch")
         agreement = self._own_agreement(spec)
         subjects = validate_person_ids(list(spec.subjects), field="spec.subjects")
         if len(subjects) > agreement.limits.max_subjects_per_request:
@@ -97,6 +100,10 @@ class ConnectorService(connector_pb2_grpc.ConnectorServiceServicer):
                 or agreement.content_hash != spec.agreement.content_hash):
             raise PermissionDenied("agreement differs from this partner's copy",
                                    reason="spec agreement version or hash mismatch")
+        if any(f.transform not in TRANSFORMS or not TRANSFORMS[f.transform].releasable
+               for f in spec.fields):
+            raise PermissionDenied("a Fetch releases plain values only",
+                                   reason="spec names a withheld (encrypted/aggregate) grant")
         fields = {f.field: (f.transform, json.loads(f.params_json or "{}")) for f in spec.fields}
         if len(fields) != len(spec.fields) or not fields:
             raise PermissionDenied("spec fields empty or repeated", reason="spec fields malformed")

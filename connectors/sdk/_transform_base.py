@@ -81,6 +81,8 @@ class Transform:
     """
 
     name: ClassVar[str]
+    #: False for grants that never release a plain value (encrypted, aggregate).
+    releasable: ClassVar[bool] = True
     #: The field types this transform accepts; ``None`` means any.
     accepts: ClassVar[frozenset[T] | None] = None
     output_type: T

@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from connectors.sdk._generalize import Generalize, Predicate
+from connectors.sdk._privacy_transforms import Aggregate, Encrypted
 from connectors.sdk._schema import FieldType as T
 from connectors.sdk._transform_base import TEXT, Transform, TransformParamError, is_int
 
@@ -127,12 +128,15 @@ def derive_pseudonym_key(connector_secret: bytes, agreement_id: str) -> bytes:
 
 #: Every transform by name.
 TRANSFORMS: Mapping[str, type[Transform]] = {
-    cls.name: cls for cls in (Generalize, Mask, Plain, Predicate, Pseudonym, Suppress)}
+    cls.name: cls for cls in (Aggregate, Encrypted, Generalize, Mask, Plain, Predicate,
+                              Pseudonym, Suppress)}
 _PARAMS: Mapping[str, frozenset[str]] = {
     "plain": frozenset(), "suppress": frozenset(), "pseudonym": frozenset(),
     "mask": frozenset({"keep_first", "keep_last", "char"}),
     "generalize": frozenset({"band", "edges", "to", "prefix"}),
     "predicate": frozenset({"op", "value"}),
+    "encrypted": frozenset({"ops", "models"}),
+    "aggregate": frozenset({"ops", "min_k", "cohort_by"}),
 }
 
 

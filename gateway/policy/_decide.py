@@ -16,6 +16,7 @@ from types import MappingProxyType
 from typing import Any
 
 from connectors.sdk._schema import Schema
+from connectors.sdk._transforms import TRANSFORMS
 from gateway.errors import NotFound, PermissionDenied
 from gateway.policy._model import Agreement, FieldGrant, Purpose, freeze_params
 
@@ -133,6 +134,9 @@ class PolicySet:
                 note = why
             elif grant is None:
                 note = f"not granted by {agreement.label}"
+            elif not TRANSFORMS[grant.transform].releasable:
+                note = (f"granted by {agreement.label} only as {grant.transform} "
+                        "(usable in compute or joins, never released in a query)")
             else:
                 granted.append(grant)
                 notes.append((f, f"granted as {grant.describe()} by {agreement.label}"))

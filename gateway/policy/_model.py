@@ -87,6 +87,24 @@ class FieldGrant:
         return f"{self.transform} {args}".rstrip()
 
 
+JOIN_MODES = frozenset({"ecdh-psi", "keyed-hash"})
+JOIN_OUTPUTS = frozenset({"membership", "cardinality", "intersection-sum"})
+
+
+@dataclass(frozen=True)
+class JoinGrant:
+    """A private join against the partner's set of people: which protocols, which outputs,
+    and which of its people form the set (``where``: equality on catalogue fields)."""
+
+    modes: tuple[str, ...]
+    outputs: tuple[str, ...]
+    where: tuple[tuple[str, Any], ...] = ()
+
+    def canonical(self) -> dict[str, Any]:
+        return {"modes": sorted(self.modes), "outputs": sorted(self.outputs),
+                "where": {k: v for k, v in self.where}}
+
+
 @dataclass(frozen=True)
 class Limits:
     """Volume and rate limits of one agreement (the gateway enforces the rate)."""
@@ -115,6 +133,7 @@ class Agreement:
     fields: tuple[FieldGrant, ...]
     limits: Limits
     description: str = ""
+    join: JoinGrant | None = None
     source: str = field(default="", compare=False)
     content_hash: str = field(init=False, compare=False)
 
@@ -135,6 +154,7 @@ class Agreement:
             "fields": {g.field: {"transform": g.transform, **g.param_dict} for g in self.fields},
             "limits": {"max_subjects_per_request": self.limits.max_subjects_per_request,
                        "requests_per_minute": self.limits.requests_per_minute},
+            **({"join": self.join.canonical()} if self.join else {}),
         }
 
     def canonical_json(self) -> bytes:

@@ -15,13 +15,23 @@ from typing import Any
 from connectors.sdk._schema import Schema
 from connectors.sdk._transform_base import TransformParamError
 from connectors.sdk._transforms import build_transform
-from gateway.policy._model import ROLES, Agreement, FieldGrant, Limits, Purpose, freeze_params
+from gateway.policy._model import (
+    JOIN_MODES,
+    JOIN_OUTPUTS,
+    ROLES,
+    Agreement,
+    FieldGrant,
+    JoinGrant,
+    Limits,
+    Purpose,
+    freeze_params,
+)
 
 Problems = list[tuple[str, str]]
 
 _REQUIRED = ("id", "version", "requester_org", "roles", "purpose", "partner", "legal_basis",
              "valid_from", "valid_until", "fields", "limits")
-_OPTIONAL = ("description",)
+_OPTIONAL = ("description", "join")
 _LIMITS = ("max_subjects_per_request", "requests_per_minute")
 _SLUG = re.compile(r"[a-z0-9][a-z0-9._-]{0,79}")
 #: Stands in for the per-agreement key when params are checked at lint time.
@@ -88,6 +98,36 @@ def _grants(raw: Any, schema: Schema | None, problems: Problems) -> tuple[FieldG
     return tuple(grants)
 
 
+def _join(raw: Any, schema: Schema | None, problems: Problems) -> JoinGrant | None:
+    if not isinstance(raw, dict):
+        problems.append(("join", "want a mapping with modes, outputs and optional where"))
+        return None
+    before = len(problems)
+    for key in sorted(set(raw) - {"modes", "outputs", "where"}):
+        problems.append((f"join.{key}", "unknown key (allowed: modes, outputs, where)"))
+    lists = {}
+    for key, allowed in (("modes", JOIN_MODES), ("outputs", JOIN_OUTPUTS)):
+        value = raw.get(key)
+        if (not isinstance(value, list) or not value or len(set(map(str, value))) != len(value)
+                or not set(map(str, value)) <= allowed):
+            problems.append((f"join.{key}", f"got {value!r}, want a non-empty list from "
+                             f"{', '.join(sorted(allowed))}"))
+        else:
+            lists[key] = tuple(sorted(map(str, value)))
+    where = raw.get("where", {})
+    if not isinstance(where, dict):
+        problems.append(("join.where", "want a mapping field -> value"))
+        where = {}
+    for name, value in where.items():
+        if schema is not None and schema.field(str(name)) is None:
+            problems.append((f"join.where.{name}", f"not in the {schema.partner} catalogue"))
+        if not isinstance(value, (str, int, bool)):
+            problems.append((f"join.where.{name}", f"got {value!r}, want a string, int or bool"))
+    if len(problems) > before:
+        return None
+    return JoinGrant(lists["modes"], lists["outputs"], tuple(sorted(where.items())))
+
+
 def _limits(raw: Any, problems: Problems) -> Limits | None:
     if not isinstance(raw, dict):
         problems.append(("limits", f"want a mapping with {', '.join(_LIMITS)}"))
@@ -147,6 +187,13 @@ def parse_agreement(data: Any, source: str, purposes: Mapping[str, Purpose],
         problems.append(("valid_until", f"got {end}, want a date after valid_from {start}"))
     grants = _grants(data["fields"], schema, problems) if "fields" in data else ()
     limits = _limits(data["limits"], problems) if "limits" in data else None
+    join = _join(data["join"], schema, problems) if "join" in data else None
+    for grant in grants:
+        for name in dict(grant.params).get("cohort_by", ()) if grant.transform == "aggregate" \
+                else ():
+            if schema is not None and schema.field(name) is None:
+                problems.append((f"fields.{grant.field}.cohort_by",
+                                 f"{name!r} is not in the {schema.partner} catalogue"))
     description = data.get("description", "")
     if not isinstance(description, str):
         problems.append(("description", "want a string"))
@@ -157,4 +204,4 @@ def parse_agreement(data: Any, source: str, purposes: Mapping[str, Purpose],
         roles=tuple(map(str, data["roles"])), purpose=data["purpose"],
         partner=data["partner"], legal_basis=legal_basis, valid_from=start,
         valid_until=end, fields=grants, limits=limits, description=description.strip(),
-        source=source)
+        join=join, source=source)

@@ -41,8 +41,9 @@ def test_answered_requests_survive_gateway_kill_9(crash_rig: CrashRig, crash_see
     load = [c for c in crash_rig.cycles if not c.early]
     answered_by_cycles = sum(c.answered for c in load)
     print(f"{len(crash_rig.cycles)} kills ({len(load)} under load), {answered_by_cycles} "
-          f"answered before a kill, {report.entries} entries, verify: {report.verify_output} "
-          f"[{time.monotonic() - started:.1f} s]")
+          f"answered before a kill, {report.entries} entries; as left by the last kill: "
+          f"{report.pre_restart_finding or 'verifies'}; after the restart: "
+          f"{report.verify_output} [{time.monotonic() - started:.1f} s]")
     assert len(load) >= LOAD_KILLS, f"seed {crash_seed}"
     assert all(c.answered > 0 for c in load), f"seed {crash_seed}: a cycle answered nothing"
     assert not report.lost, (f"seed {crash_seed}: {len(report.lost)} acknowledged entries lost: "

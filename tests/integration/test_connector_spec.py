@@ -260,3 +260,26 @@ def test_spec_sent_to_the_wrong_connector_is_denied(stack: Stack, raw: RawData,
     refused(stack, sign_spec(spec, key), DENIED, raw, people, partner="bank")
     # and the refusal at the bank did not spend the request id at social security
     assert fetch(stack, sign_spec(spec, key)).rows
+
+
+@pytest.mark.parametrize("agreement_id", ["hpf-risk-ss", "hpf-stats-ss"])
+def test_a_withheld_grant_is_never_fetched_in_the_clear(
+        stack: Stack, raw: RawData, key: Ed25519PrivateKey, people: list[str],
+        agreement_id: str) -> None:
+    """A correctly signed spec for an ``encrypted`` or ``aggregate`` grant (what a compromised
+    gateway would send to read the plain column) is refused by the connector itself."""
+    spec = make_spec(agreement(stack, agreement_id), people[:1])
+    err = refused(stack, sign_spec(spec, key), DENIED, raw, people)
+    assert "plain values only" in (err.details() or "")
+
+
+def test_a_query_for_an_encrypted_field_is_refused_and_audited(stack: Stack, raw: RawData,
+                                                                people: list[str]) -> None:
+    """Issue 4: a field granted only ``encrypted`` is refused in a plain Query (audited)."""
+    before = len(stack.audit())
+    err = code_of(lambda: stack.query("loan-risk-scoring", people[:1],
+                                      {"bank": ["income_avg_12m"]}))
+    assert err.code() == DENIED
+    assert "only as encrypted" in (err.details() or "")
+    entries = stack.audit()[before:]
+    assert [(e.decision, e.purpose) for e in entries] == [("deny", "loan-risk-scoring")]

@@ -43,10 +43,10 @@ def test_org_without_any_agreement_is_denied(stack: Stack, raw: RawData) -> None
 
 
 def test_catalogue_purpose_without_agreement_is_denied(stack: Stack, raw: RawData) -> None:
-    err = refuse(stack, "fraud-detection", raw.in_all[:1],
+    err = refuse(stack, "audit-review", raw.in_all[:1],
                  {"social-security": ["contribution_months"]}, token=stack.token())
     assert refused_fields(err) == ["social-security.contribution_months"]
-    explain = stack.explain("fraud-detection", {"social-security": ["contribution_months"]})
+    explain = stack.explain("audit-review", {"social-security": ["contribution_months"]})
     assert explain.verdict == gateway_pb2.VERDICT_DENY
 
 

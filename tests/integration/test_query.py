@@ -211,7 +211,7 @@ id: test-suppress-ss
 version: 1
 requester_org: hpf-changzhou
 roles: [requester]
-purpose: fraud-detection
+purpose: audit-review
 partner: social-security
 description: Test agreement; the name is listed but suppressed, the employer pseudonymised.
 legal_basis: Integration test of the suppress transform.
@@ -237,7 +237,7 @@ def suppress_stack(make_stack: Any, base_cfg: Any, tmp_path: Path) -> Stack:
 def test_suppress_releases_nothing_for_the_field(suppress_stack: Stack, raw: RawData) -> None:
     ss = raw.rows["social-security"]
     ids = [i for i in raw.ordered if i in ss][:10]
-    response = suppress_stack.query("fraud-detection", ids,
+    response = suppress_stack.query("audit-review", ids,
                                     {"social-security": ["insured_status", "name"]})
     blob = response.SerializeToString()
     for person, result in zip(ids, response.results, strict=True):
@@ -251,9 +251,9 @@ def test_suppress_releases_nothing_for_the_field(suppress_stack: Stack, raw: Raw
 
 def test_shipped_stack_has_no_suppress_agreement_for_that_purpose(stack: Stack,
                                                                   raw: RawData) -> None:
-    """The same request on the shipped agreements is refused: fraud-detection has none."""
+    """The same request on the shipped agreements is refused: audit-review has none."""
     with pytest.raises(grpc.RpcError) as info:
-        stack.query("fraud-detection", raw.in_all[:1], {"social-security": ["name"]},
+        stack.query("audit-review", raw.in_all[:1], {"social-security": ["name"]},
                     token=stack.token(org=HPF))
     assert info.value.code() == grpc.StatusCode.PERMISSION_DENIED
 
@@ -265,7 +265,7 @@ def test_pseudonyms_do_not_link_across_agreements(suppress_stack: Stack,
     field = ("social-security", "employer_code")
     loan = values_by_field(suppress_stack.query("loan-eligibility", [person], {
         "social-security": ["employer_code"]}).results[0])[field]
-    fraud = values_by_field(suppress_stack.query("fraud-detection", [person], {
+    fraud = values_by_field(suppress_stack.query("audit-review", [person], {
         "social-security": ["employer_code"]}).results[0])[field]
     assert HEX64.fullmatch(loan) and HEX64.fullmatch(fraud)
     assert loan != fraud

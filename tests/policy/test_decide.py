@@ -145,7 +145,8 @@ def test_lookup_and_partner_copy(policies: PolicySet) -> None:
     ss = policies.for_partner("social-security")
     assert {a.partner for a in ss.agreements} == {"social-security"}
     assert sorted(a.id for a in ss.agreements) == [
-        "housing-bureau-stats-ss", "hpf-loan-ss", "hpf-withdrawal-ss"]
+        "housing-bureau-stats-ss", "hpf-fraud-ss", "hpf-loan-ss", "hpf-risk-ss",
+        "hpf-stats-ss", "hpf-withdrawal-ss"]
     assert ss.purposes == policies.purposes
     assert not decide(ss, {"bank": ["overdue_flag"]}).allowed
 

@@ -22,6 +22,7 @@ Doc = dict[str, Any]
 def test_public_surface() -> None:
     assert policy.__all__ == sorted(policy.__all__)
     assert set(policy.__all__) == {
+        "AdminAudit", "AdminEvent", "AgreementRecord", "AgreementRegistry",
         "ROLES", "Agreement", "FieldGrant", "Limits", "PartnerDecision", "PolicyLoadError",
         "PolicyProblem", "PolicySet", "Purpose", "RequestDecision", "check_spec_against",
         "default_catalogues", "lint_policies", "load_policies"}
@@ -32,8 +33,9 @@ def test_shipped_policies_load_and_lint_clean() -> None:
     policies = load_policies(SHIPPED, default_catalogues())
     files = sorted(p.stem for p in (SHIPPED / "agreements").glob("*.yaml"))
     assert sorted(a.id for a in policies.agreements) == files
-    assert set(policies.purposes) == {"loan-eligibility", "withdrawal-review",
-                                      "fraud-detection", "statistics", "audit-review"}
+    assert set(policies.purposes) == {"loan-eligibility", "loan-risk-scoring",
+                                      "withdrawal-review", "fraud-detection", "statistics",
+                                      "audit-review"}
     for agreement in policies.agreements:
         assert agreement.source.endswith(f"{agreement.id}.yaml")
         assert len(agreement.content_hash) == 64
@@ -47,7 +49,9 @@ def test_hpf_never_gets_card_numbers_payroll_or_raw_income() -> None:
         granted = {g.field: g for g in agreement.fields}
         assert "card_number" not in granted and "payroll_inflows_12m" not in granted
         if "income_avg_12m" in granted:
-            assert granted["income_avg_12m"].transform in ("generalize", "predicate")
+            # raw income never: a band, a predicate, or a ciphertext for an approved model
+            assert granted["income_avg_12m"].transform in ("generalize", "predicate",
+                                                           "encrypted")
 
 
 def test_default_catalogues() -> None:
@@ -185,7 +189,8 @@ def test_no_overlap_when_periods_or_roles_differ(
     write_agreement("later", later)
     write_agreement("auditor", auditor)
     assert lint_policies(policy_dir) == []
-    assert len(load_policies(policy_dir).agreements) == 7
+    shipped = len(list((SHIPPED / "agreements").glob("*.yaml")))
+    assert len(load_policies(policy_dir).agreements) == shipped + 2
 
 
 def test_missing_directory(tmp_path: Path) -> None:
@@ -206,7 +211,7 @@ def test_content_hash_ignores_yaml_layout_and_path(
     original = load_policies(SHIPPED).agreement("hpf-loan-bank")
     reformatted = """
 # same agreement, different layout, order, quoting and file name
-limits: {requests_per_minute: 120, max_subjects_per_request: 50}
+limits: {requests_per_minute: 6000, max_subjects_per_request: 50}
 fields:
   outstanding_loans:
     band: 50000.0

@@ -26,8 +26,32 @@ def build(name: str, field_type: T, **params: object):
 
 
 def test_registry_names() -> None:
-    assert sorted(TRANSFORMS) == ["generalize", "mask", "plain", "predicate", "pseudonym",
-                                  "suppress"]
+    assert sorted(TRANSFORMS) == ["aggregate", "encrypted", "generalize", "mask", "plain",
+                                  "predicate", "pseudonym", "suppress"]
+    assert {n for n, cls in TRANSFORMS.items() if not cls.releasable} == {"aggregate",
+                                                                          "encrypted"}
+
+
+@pytest.mark.parametrize(("name", "params", "param"), [
+    ("encrypted", {"ops": ["divide"]}, "ops"),
+    ("encrypted", {"ops": ["linear"]}, "models"),
+    ("aggregate", {"ops": ["sum"], "min_k": 1}, "min_k"),
+    ("aggregate", {"ops": [], "min_k": 5}, "ops"),
+])
+def test_withheld_grants_validate_params(name: str, params: dict[str, Any], param: str) -> None:
+    with pytest.raises(TransformParamError) as info:
+        build_transform(name, params, T.FLOAT)
+    assert info.value.param == param
+
+
+@pytest.mark.parametrize("name", ["encrypted", "aggregate"])
+def test_withheld_grants_never_yield_a_plain_value(name: str) -> None:
+    params = ({"ops": ["linear"], "models": ["m"]} if name == "encrypted"
+              else {"ops": ["sum"], "min_k": 10})
+    fn = build_transform(name, params, T.FLOAT)
+    with pytest.raises(PermissionError):
+        fn(6000.0)
+    assert not fn.conforms(6000.0) and not fn.conforms("6000")
 
 
 def test_unknown_transform_lists_the_known_ones() -> None:

@@ -56,7 +56,7 @@ class DescribeResponse(_message.Message):
     def __init__(self, partner: _Optional[str] = ..., fields: _Optional[_Iterable[_Union[FieldInfo, _Mapping]]] = ..., transforms: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ReleaseSpec(_message.Message):
-    __slots__ = ("request_id", "requester_org", "purpose", "agreement", "partner", "subjects", "fields", "issued_at_ms", "expires_at_ms")
+    __slots__ = ("request_id", "requester_org", "purpose", "agreement", "partner", "subjects", "fields", "issued_at_ms", "expires_at_ms", "operation", "operation_spec")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     REQUESTER_ORG_FIELD_NUMBER: _ClassVar[int]
     PURPOSE_FIELD_NUMBER: _ClassVar[int]
@@ -66,6 +66,8 @@ class ReleaseSpec(_message.Message):
     FIELDS_FIELD_NUMBER: _ClassVar[int]
     ISSUED_AT_MS_FIELD_NUMBER: _ClassVar[int]
     EXPIRES_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    OPERATION_FIELD_NUMBER: _ClassVar[int]
+    OPERATION_SPEC_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     requester_org: str
     purpose: str
@@ -75,7 +77,9 @@ class ReleaseSpec(_message.Message):
     fields: _containers.RepeatedCompositeFieldContainer[_common_pb2.FieldRelease]
     issued_at_ms: int
     expires_at_ms: int
-    def __init__(self, request_id: _Optional[str] = ..., requester_org: _Optional[str] = ..., purpose: _Optional[str] = ..., agreement: _Optional[_Union[_common_pb2.AgreementRef, _Mapping]] = ..., partner: _Optional[str] = ..., subjects: _Optional[_Iterable[str]] = ..., fields: _Optional[_Iterable[_Union[_common_pb2.FieldRelease, _Mapping]]] = ..., issued_at_ms: _Optional[int] = ..., expires_at_ms: _Optional[int] = ...) -> None: ...
+    operation: str
+    operation_spec: bytes
+    def __init__(self, request_id: _Optional[str] = ..., requester_org: _Optional[str] = ..., purpose: _Optional[str] = ..., agreement: _Optional[_Union[_common_pb2.AgreementRef, _Mapping]] = ..., partner: _Optional[str] = ..., subjects: _Optional[_Iterable[str]] = ..., fields: _Optional[_Iterable[_Union[_common_pb2.FieldRelease, _Mapping]]] = ..., issued_at_ms: _Optional[int] = ..., expires_at_ms: _Optional[int] = ..., operation: _Optional[str] = ..., operation_spec: _Optional[bytes] = ...) -> None: ...
 
 class SignedReleaseSpec(_message.Message):
     __slots__ = ("spec", "signature", "key_id")
