@@ -27,9 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import sqlite3
-import threading
-from collections.abc import Awaitable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Iterable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -49,13 +47,13 @@ from gateway.errors import (
     InvalidArgument,
     NotFound,
     PermissionDenied,
-    Unavailable,
 )
 from gateway.logs import get_logger
 from gateway.policy._decide import PolicySet
 from gateway.policy._loader import PolicyProblem, _cross_check, _StrictLoader, load_policies
 from gateway.policy._model import Agreement
 from gateway.policy._parse import parse_agreement
+from gateway.policy._registry_db import COLUMNS, Conflict, RegistryDb
 
 log = get_logger("pgw.policy.registry")
 
@@ -64,22 +62,6 @@ STATES = (PROPOSED, ACTIVE, REVOKED, SUPERSEDED)
 #: Distinct auditors, none of them the proposer, needed to activate a proposal.
 APPROVALS_REQUIRED = 2
 MAX_DOCUMENT = 64 * 1024
-_PG_SCHEMA_LOCK = 0x7067776167726565  # "pgwagree"
-_SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS agreement_proposals (proposal_id TEXT PRIMARY KEY,"
-    " agreement_id TEXT NOT NULL, version INTEGER NOT NULL, content_hash TEXT NOT NULL,"
-    " document TEXT NOT NULL, origin TEXT NOT NULL, proposer_org TEXT NOT NULL,"
-    " proposer_subject TEXT NOT NULL, proposed_at TEXT NOT NULL, state TEXT NOT NULL,"
-    " changed_at TEXT NOT NULL, changed_by TEXT NOT NULL, UNIQUE (agreement_id, version))",
-    "CREATE TABLE IF NOT EXISTS agreement_approvals (proposal_id TEXT NOT NULL,"
-    " approver_org TEXT NOT NULL, approver_subject TEXT NOT NULL, approved_at TEXT NOT NULL,"
-    " PRIMARY KEY (proposal_id, approver_org, approver_subject))",
-)
-_Stmt = tuple[str, tuple[Any, ...]]
-_COLUMNS = ("proposal_id, agreement_id, version, content_hash, document, origin, proposer_org,"
-            " proposer_subject, proposed_at, state, changed_at, changed_by")
-
-
 class AlreadyApproved(GatewayError):
     """This auditor's approval is already counted; it counts once."""
 
@@ -129,96 +111,7 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-class _Conflict(Exception):
-    """A uniqueness constraint refused a write (another replica got there first)."""
-
-
-class _Db:
-    """The two tables on SQLite or PostgreSQL; one transaction per call, thread-safe."""
-
-    def __init__(self, dsn: str) -> None:
-        self._lock = threading.Lock()
-        self._dsn = dsn
-        self._pg = dsn.startswith(("postgresql://", "postgres://"))
-        self._conn: Any = None
-        if not self._pg:
-            if dsn.startswith("sqlite://"):
-                self._path = dsn.removeprefix("sqlite://")
-            elif "://" in dsn:
-                raise ConfigError(f"agreement registry DSN scheme {dsn.split('://')[0]!r}: "
-                                  "want postgresql, sqlite or a path")
-            else:
-                self._path = dsn
-        lock = [("SELECT pg_advisory_xact_lock(?)", (_PG_SCHEMA_LOCK,))] if self._pg else []
-        self.write(lock + [(s, ()) for s in _SCHEMA])
-
-    def _connect(self) -> Any:
-        if self._pg:
-            import psycopg
-
-            if self._conn is None or self._conn.closed or self._conn.broken:
-                self._conn = psycopg.connect(self._dsn, autocommit=True, connect_timeout=10)
-                self._conn.execute("SET synchronous_commit = on")
-        elif self._conn is None:
-            self._conn = sqlite3.connect(self._path, timeout=30.0, isolation_level=None,
-                                         check_same_thread=False)
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=FULL")
-        return self._conn
-
-    def _errors(self) -> tuple[type[Exception], type[Exception]]:
-        if self._pg:
-            import psycopg
-
-            return psycopg.Error, psycopg.errors.IntegrityError
-        return sqlite3.Error, sqlite3.IntegrityError
-
-    def _run(self, op: str, statements: Sequence[tuple[str, tuple[Any, ...]]],
-             fetch: bool) -> list[Any]:
-        error, integrity = self._errors()
-        with self._lock:
-            try:
-                conn = self._connect()
-                if self._pg:
-                    with conn.transaction(), conn.cursor() as cur:
-                        return [self._pg_exec(cur, sql, args, fetch) for sql, args in statements]
-                conn.execute("BEGIN" if fetch else "BEGIN IMMEDIATE")
-                try:
-                    out = []
-                    for sql, args in statements:
-                        cur = conn.execute(sql, args)
-                        out.append(cur.fetchall() if fetch else cur.rowcount)
-                    conn.execute("COMMIT")
-                    return out
-                except BaseException:
-                    with suppress(sqlite3.Error):
-                        conn.execute("ROLLBACK")
-                    raise
-            except integrity as exc:
-                raise _Conflict(str(exc)) from exc
-            except error as exc:
-                raise Unavailable("the agreement registry store is unavailable",
-                                  reason=f"registry {op}: {type(exc).__name__}: {exc}") from exc
-
-    @staticmethod
-    def _pg_exec(cur: Any, sql: str, args: tuple[Any, ...], fetch: bool) -> Any:
-        cur.execute(sql.replace("?", "%s"), args or None)
-        return cur.fetchall() if fetch else cur.rowcount
-
-    def read(self, statements: Sequence[_Stmt]) -> list[list[tuple[Any, ...]]]:
-        return self._run("read", statements, fetch=True)
-
-    def write(self, statements: Sequence[_Stmt]) -> list[int]:
-        return self._run("write", statements, fetch=False)
-
-    def close(self) -> None:
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
-
-
-_READ_ALL = [(f"SELECT {_COLUMNS} FROM agreement_proposals ORDER BY agreement_id, version", ()),
+_READ_ALL = [(f"SELECT {COLUMNS} FROM agreement_proposals ORDER BY agreement_id, version", ()),
              ("SELECT proposal_id, approver_org, approver_subject FROM agreement_approvals"
               " ORDER BY approved_at, approver_org, approver_subject", ())]
 _FINGERPRINT = [("SELECT COUNT(*), MAX(changed_at) FROM agreement_proposals", ()),
@@ -230,7 +123,7 @@ class AgreementRegistry:
 
     approvals_required = APPROVALS_REQUIRED
 
-    def __init__(self, db: _Db, baseline: PolicySet, documents: Mapping[str, str],
+    def __init__(self, db: RegistryDb, baseline: PolicySet, documents: Mapping[str, str],
                  audit: AdminAudit) -> None:
         self._db, self._baseline, self._documents, self._audit = db, baseline, documents, audit
         self._lock = asyncio.Lock()
@@ -247,7 +140,7 @@ class AgreementRegistry:
         baseline = load_policies(policies, catalogues)
         documents = {a.content_hash: Path(a.source).read_text(encoding="utf-8")
                      for a in baseline.agreements}
-        db = await asyncio.to_thread(_Db, dsn)
+        db = await asyncio.to_thread(RegistryDb, dsn)
         registry = cls(db, baseline, documents, audit)
         try:
             await registry._refresh(force=True)
@@ -301,7 +194,7 @@ class AgreementRegistry:
                 f"propose: {agreement.label} as proposal {pid}; needs {APPROVALS_REQUIRED} "
                 "auditor approvals", request_id))
             await self._write(actor, role, agreement, request_id, [(
-                f"INSERT INTO agreement_proposals ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                f"INSERT INTO agreement_proposals ({COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 (pid, agreement.id, agreement.version, agreement.content_hash, document,
                  "proposal", actor.org, actor.subject, now, PROPOSED, now,
                  _who(actor.org, actor.subject)))])
@@ -511,7 +404,7 @@ class AgreementRegistry:
                    now: str) -> list[tuple[str, tuple[Any, ...]]]:
         if rec.origin == "file" and rec.proposal_id.startswith("file:") and not rec.proposed_at:
             a = rec.agreement
-            return [(f"INSERT INTO agreement_proposals ({_COLUMNS})"
+            return [(f"INSERT INTO agreement_proposals ({COLUMNS})"
                      " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                      (rec.proposal_id, a.id, a.version, a.content_hash, rec.document, "file",
                       "", "", now, state, now, me))]
@@ -529,7 +422,7 @@ class AgreementRegistry:
         try:
             try:
                 await asyncio.to_thread(self._db.write, statements)
-            except _Conflict as exc:
+            except Conflict as exc:
                 raise FailedPrecondition("a concurrent change to the same agreement won; "
                                          "list the agreements and retry",
                                          reason=f"registry conflict: {exc}") from None
