@@ -12,6 +12,9 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	# openmined-psi: the PSI baseline of tests and benches only. It pins protobuf 6, which
+	# grpcio-tools cannot share; without its deps it works on protobuf 7.
+	$(BIN)/python -m pip install --quiet --no-deps 'openmined-psi==2.0.6'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -46,6 +46,7 @@ class ConnectorService(connector_pb2_grpc.ConnectorServiceServicer):
         self._secret = pseudonym_secret
         self._today = today
         self._pipelines: dict[tuple[str, str], list[tuple[str, str, Any]]] = {}
+        self._checked: dict[tuple[Any, ...], list[str]] = {}
         self.witness = witness
 
     @rpc
@@ -66,6 +67,10 @@ class ConnectorService(connector_pb2_grpc.ConnectorServiceServicer):
         if spec.operation:
             raise PermissionDenied("a Fetch takes a plain release spec",
                                    reason=f"spec for operation {spec.operation!r} sent to Fetch")
+        if any(f.transform not in TRANSFORMS or not TRANSFORMS[f.transform].releasable
+               for f in spec.fields):
+            raise PermissionDenied("a Fetch releases plain values only",
+                                   reason="spec names a withheld (encrypted/aggregate) grant")
         agreement = self._own_agreement(spec)
         subjects = validate_person_ids(list(spec.subjects), field="spec.subjects")
         if len(subjects) > agreement.limits.max_subjects_per_request:
@@ -100,19 +105,29 @@ class ConnectorService(connector_pb2_grpc.ConnectorServiceServicer):
                 or agreement.content_hash != spec.agreement.content_hash):
             raise PermissionDenied("agreement differs from this partner's copy",
                                    reason="spec agreement version or hash mismatch")
-        if any(f.transform not in TRANSFORMS or not TRANSFORMS[f.transform].releasable
-               for f in spec.fields):
-            raise PermissionDenied("a Fetch releases plain values only",
-                                   reason="spec names a withheld (encrypted/aggregate) grant")
-        fields = {f.field: (f.transform, json.loads(f.params_json or "{}")) for f in spec.fields}
-        if len(fields) != len(spec.fields) or not fields:
-            raise PermissionDenied("spec fields empty or repeated", reason="spec fields malformed")
-        problems = check_spec_against(agreement, org=spec.requester_org, purpose=spec.purpose,
-                                      fields=fields, today=self._today())
+        problems = self._problems(agreement, spec)
         if problems:
             raise PermissionDenied("spec is wider than the agreement",
                                    reason="; ".join(problems))
         return agreement
+
+    def _problems(self, agreement: Agreement, spec: connector_pb2.ReleaseSpec) -> list[str]:
+        """``check_spec_against`` for this spec's grants, memoised per (agreement, day, grants):
+        the same release shape recurs on every call, the check need not."""
+        shape = tuple((f.field, f.transform, f.params_json) for f in spec.fields)
+        key = (agreement.content_hash, self._today(), spec.requester_org, spec.purpose, shape)
+        cached = self._checked.get(key)
+        if cached is None:
+            fields = {f: (t, json.loads(p or "{}")) for f, t, p in shape}
+            if len(fields) != len(shape) or not fields:
+                cached = ["spec fields empty or repeated"]
+            else:
+                cached = check_spec_against(agreement, org=spec.requester_org,
+                                            purpose=spec.purpose, fields=fields, today=key[1])
+            if len(self._checked) > 4096:
+                self._checked.clear()
+            self._checked[key] = cached
+        return cached
 
     def _pipeline(self, agreement: Agreement, fields: Sequence[str]) -> list[tuple[str, str, Any]]:
         """(field, transform name, transform) per field, built once per agreement version."""

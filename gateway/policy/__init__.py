@@ -19,6 +19,7 @@ from gateway.policy._loader import (
     load_policies,
 )
 from gateway.policy._model import ROLES, Agreement, FieldGrant, Limits, Purpose
+from gateway.policy._models import ApprovedModel, ModelInput, load_models
 from gateway.policy._registry import (
     AdminAudit,
     AdminEvent,
@@ -32,8 +33,10 @@ __all__ = [
     "Agreement",
     "AgreementRecord",
     "AgreementRegistry",
+    "ApprovedModel",
     "FieldGrant",
     "Limits",
+    "ModelInput",
     "PartnerDecision",
     "PolicyLoadError",
     "PolicyProblem",
@@ -44,5 +47,6 @@ __all__ = [
     "check_spec_against",
     "default_catalogues",
     "lint_policies",
+    "load_models",
     "load_policies",
 ]

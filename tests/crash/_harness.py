@@ -16,6 +16,12 @@ fresh SQLite file or a fresh PostgreSQL schema, and starts the three connectors 
 4. checks, from a second read-side connection, that each of those entries is in the store at its
    receipt's leaf index, byte for byte, and that each receipt verifies offline.
 
+Only a gateway that is alive can refuse a call; so any call failing before the kill, or failing
+afterwards with an error the gateway made (google.rpc details, a request id), fails the cycle.
+The work directory's agreements get a huge ``requests_per_minute`` (rate refusals are not what
+this rig tests), and each gateway's log (``logs/gateway-NNNN.log``, with
+``PGW_LOG_TRACEBACKS=1``) is quoted in any failure about that gateway.
+
 :meth:`CrashRig.final_check` first verifies the log *as the last crash left it* (everything must
 hold except, at most, the one finding the design allows: entries of a batch that was committed
 but never acknowledged sitting after the latest checkpoint), then restarts the gateway once
@@ -243,8 +249,8 @@ class CrashRig:
         address = f"127.0.0.1:{port}"
         async with grpc.aio.insecure_channel(address) as channel:
             stub = health_pb2_grpc.HealthStub(channel)
-            answer = await stub.Check(health_pb2.HealthCheckRequest(service="pgw.v1.GatewayService"),
-                                      timeout=30, wait_for_ready=True)
+            request = health_pb2.HealthCheckRequest(service="pgw.v1.GatewayService")
+            answer = await stub.Check(request, timeout=30, wait_for_ready=True)
         if answer.status != health_pb2.HealthCheckResponse.SERVING:
             raise RigError(f"gateway health: got {answer.status}, want SERVING")
         return address
@@ -437,7 +443,8 @@ class CrashRig:
         for size, root in roots.items():
             if size > tree.size or tree.root(size) != root:
                 raise RigError(f"an acknowledged checkpoint of size {size} is not a prefix of "
-                               f"the final log of {tree.size} entries")
+                               f"the final log of {tree.size} entries; {len(lost)} answered "
+                               "requests are not at their receipt's leaf index")
         return tree.size, lost
 
     async def final_check(self, extra_queries: int = 4) -> FinalReport:

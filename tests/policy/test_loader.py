@@ -22,10 +22,11 @@ Doc = dict[str, Any]
 def test_public_surface() -> None:
     assert policy.__all__ == sorted(policy.__all__)
     assert set(policy.__all__) == {
-        "AdminAudit", "AdminEvent", "AgreementRecord", "AgreementRegistry",
-        "ROLES", "Agreement", "FieldGrant", "Limits", "PartnerDecision", "PolicyLoadError",
-        "PolicyProblem", "PolicySet", "Purpose", "RequestDecision", "check_spec_against",
-        "default_catalogues", "lint_policies", "load_policies"}
+        "AdminAudit", "AdminEvent", "AgreementRecord", "AgreementRegistry", "ApprovedModel",
+        "ROLES", "Agreement", "FieldGrant", "Limits", "ModelInput", "PartnerDecision",
+        "PolicyLoadError", "PolicyProblem", "PolicySet", "Purpose", "RequestDecision",
+        "check_spec_against", "default_catalogues", "lint_policies", "load_models",
+        "load_policies"}
 
 
 def test_shipped_policies_load_and_lint_clean() -> None:
