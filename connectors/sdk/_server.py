@@ -169,6 +169,9 @@ async def start_connector(service: ConnectorService, address: str) -> tuple[grpc
     server = grpc.aio.server(options=[("grpc.max_receive_message_length", MAX_MESSAGE),
                                       ("grpc.max_send_message_length", MAX_MESSAGE)])
     connector_pb2_grpc.add_ConnectorServiceServicer_to_server(service, server)
+    from connectors.sdk._compute import add_compute_service  # local: _compute imports this
+
+    add_compute_service(service, server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     port = server.add_insecure_port(address)
@@ -176,5 +179,7 @@ async def start_connector(service: ConnectorService, address: str) -> tuple[grpc
         raise OSError(f"cannot listen on {address}")
     await server.start()
     await health_servicer.set("pgw.v1.ConnectorService", health_pb2.HealthCheckResponse.SERVING)
+    await health_servicer.set("pgw.v1.PartnerComputeService",
+                              health_pb2.HealthCheckResponse.SERVING)
     await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
     return server, port
