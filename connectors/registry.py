@@ -1,34 +1,47 @@
-"""The built-in partners: partner id -> its schema and DataSource factory."""
+"""The installed partners, found by entry point (group ``pgw.connectors``).
+
+Nothing here names a partner: the built-ins register themselves in ``pyproject.toml`` like any
+third-party package. The built-ins keep their historical order (and so their ports in a
+``pgw init`` config); other partners follow in name order.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 from connectors.sdk._datasource import DataSource
+from connectors.sdk._plugin import ConnectorPlugin, SourceConfig, discover_plugins
 from connectors.sdk._schema import Schema
 
+_FIRST = ("social-security", "education", "bank")
 
-def _builtin() -> dict[str, tuple[Schema, Callable[[Path], DataSource]]]:
-    from connectors.bank import schema as bank_schema, source as bank_source
-    from connectors.education import schema as edu_schema, source as edu_source
-    from connectors.social_security import schema as ss_schema, source as ss_source
 
-    return {
-        "social-security": (ss_schema.SCHEMA, ss_source.open_source),
-        "education": (edu_schema.SCHEMA, edu_source.open_source),
-        "bank": (bank_schema.SCHEMA, bank_source.open_source),
-    }
+def plugins() -> dict[str, ConnectorPlugin]:
+    """Partner id -> validated plug-in, built-ins first."""
+    found = discover_plugins()
+    order = sorted(found, key=lambda p: (_FIRST.index(p) if p in _FIRST else len(_FIRST), p))
+    return {p: found[p] for p in order}
+
+
+def partners() -> tuple[str, ...]:
+    return tuple(plugins())
+
+
+def plugin(partner: str) -> ConnectorPlugin:
+    found = plugins()
+    try:
+        return found[partner]
+    except KeyError:
+        raise ValueError(f"unknown partner {partner!r}; want one of "
+                         f"{', '.join(found)}") from None
 
 
 def schemas() -> dict[str, Schema]:
-    return {name: schema for name, (schema, _) in _builtin().items()}
+    return {name: p.schema for name, p in plugins().items()}
 
 
-def open_source(partner: str, database: Path) -> DataSource:
-    try:
-        _, factory = _builtin()[partner]
-    except KeyError:
-        raise ValueError(f"unknown partner {partner!r}; want one of "
-                         f"{', '.join(sorted(_builtin()))}") from None
-    return factory(database)
+def open_source(partner: str, config: SourceConfig | Path) -> DataSource:
+    """Open ``partner``'s DataSource; a bare path is its database with no further settings."""
+    if not isinstance(config, SourceConfig):
+        config = SourceConfig(partner=partner, database=Path(config))
+    return plugin(partner).open_source(config)

@@ -15,7 +15,19 @@ from typing import Any
 from gateway.errors import ConfigError
 
 DEFAULT_PATH = Path("pgw.toml")
-PARTNERS = ("social-security", "education", "bank")
+
+
+def known_partners() -> tuple[str, ...]:
+    """The installed partners (entry points ``pgw.connectors``); a bad plug-in raises here."""
+    from connectors.registry import partners  # local: discovery imports the plug-ins
+
+    return partners()
+
+
+def __getattr__(name: str) -> Any:
+    if name == "PARTNERS":  # discovered on first use, not at import
+        return known_partners()
+    raise AttributeError(f"module 'gateway.config' has no attribute {name!r}")
 
 
 @dataclass(frozen=True)
@@ -29,6 +41,7 @@ class ConnectorConfig:
     witness_state: Path          # where it persists the last checkpoint it cosigned
     trusted_gateway_keys: tuple[Path, ...]
     policies: Path               # the partner's own copy of the agreements
+    sql: dict[str, Any] = field(default_factory=dict)  # [connectors.NAME.sql], for SqlSource
 
 
 @dataclass(frozen=True)
@@ -153,9 +166,10 @@ def load_config(path: Path | str | None = None) -> Config:
 
 
 def _connector(path: Path, name: str, data: dict[str, Any], policies: Path) -> ConnectorConfig:
-    if name not in PARTNERS:
+    known = known_partners()
+    if name not in known:
         raise ConfigError(f"{path}: [connectors.{name}]: unknown partner "
-                          f"(want one of {', '.join(PARTNERS)})")
+                          f"(want one of {', '.join(known)})")
     s = _Section(path, f"connectors.{name}", data)
     trusted = s.get("trusted_gateway_keys", list)
     base = path.parent
@@ -169,6 +183,20 @@ def _connector(path: Path, name: str, data: dict[str, Any], policies: Path) -> C
         witness_state=s.path_of("witness_state", f"witness-{name}.json"),
         trusted_gateway_keys=tuple((base / p).resolve() for p in trusted),
         policies=s.path_of("policies", str(policies)),
+        sql=_sql(path, name, s.get("sql", dict, {})),
     )
     s.finish()
     return cfg
+
+
+def _sql(path: Path, name: str, data: dict[str, Any]) -> dict[str, Any]:
+    """``[connectors.NAME.sql]`` as given, a relative SQLite ``dsn`` resolved like any path
+    (the keys themselves are checked by the partner's DataSource when it opens)."""
+    out = dict(data)
+    dsn = out.get("dsn")
+    if dsn is not None and not isinstance(dsn, str):
+        raise ConfigError(f"{path}: [connectors.{name}.sql] dsn: got {type(dsn).__name__}, "
+                          "want str")
+    if isinstance(dsn, str) and "://" not in dsn and not Path(dsn).is_absolute():
+        out["dsn"] = str((path.parent / dsn).resolve())
+    return out

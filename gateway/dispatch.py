@@ -14,7 +14,9 @@ from gateway.errors import (
     DeadlineExceeded,
     FailedPrecondition,
     GatewayError,
+    ResourceExhausted,
     Unavailable,
+    UpstreamViolation,
 )
 from gateway.logs import get_logger
 from gateway.pb.pgw.v1 import connector_pb2, connector_pb2_grpc
@@ -68,6 +70,9 @@ class ConnectorClients:
                     connector_pb2.DescribeRequest(), timeout=self._timeout)
             except grpc.aio.AioRpcError as err:
                 raise _convert(partner, err) from None
+            if response is None:  # grpc.aio answers None for bytes it cannot decode
+                raise Unavailable(f"connector for {partner} answered an undecodable catalogue",
+                                  reason="undecodable Describe answer")
             if response.partner != partner:
                 raise Unavailable(f"connector for {partner} describes itself as another partner",
                                   reason="describe partner mismatch")
@@ -77,11 +82,15 @@ class ConnectorClients:
     async def fetch(self, partner: str, signed: connector_pb2.SignedReleaseSpec,
                     remaining: float | None) -> connector_pb2.FetchResponse:
         try:
-            return await self._stub(partner).Fetch(  # type: ignore[no-any-return]
+            answer = await self._stub(partner).Fetch(
                 connector_pb2.FetchRequest(signed_spec=signed),
                 timeout=self._timeout_for(remaining))
         except grpc.aio.AioRpcError as err:
             raise _convert(partner, err) from None
+        if answer is None:  # grpc.aio answers None (and logs) for bytes it cannot decode
+            raise UpstreamViolation(f"partner {partner} answered bytes that are not a "
+                                    "FetchResponse", reason=f"undecodable answer from {partner}")
+        return answer  # type: ignore[no-any-return]
 
     async def cosign(self, partner: str, request: connector_pb2.CosignRequest
                      ) -> connector_pb2.CosignResponse:
@@ -101,6 +110,10 @@ def _convert(partner: str, err: grpc.aio.AioRpcError) -> GatewayError:
     log.warning("connector_call_failed", partner=partner, code=code.name)
     if code == grpc.StatusCode.DEADLINE_EXCEEDED:
         return DeadlineExceeded(f"partner {partner} did not answer before the deadline")
+    if code == grpc.StatusCode.RESOURCE_EXHAUSTED:  # e.g. an answer over MAX_MESSAGE
+        return ResourceExhausted(f"partner {partner} answered more than the gateway accepts; "
+                                 "ask for fewer subjects or fields",
+                                 reason=f"connector answered RESOURCE_EXHAUSTED: {err.details()}")
     if code in (grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.UNAUTHENTICATED,
                 grpc.StatusCode.INVALID_ARGUMENT):
         return FailedPrecondition(f"partner {partner} refused the release spec",

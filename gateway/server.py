@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from connectors.sdk._join import PartnerJoinService, open_join_set
 from connectors.sdk._server import ConnectorService, start_connector
 from connectors.sdk._spec import SpecVerifier
 from connectors.sdk._witness import Witness
@@ -18,11 +19,19 @@ from gateway.audit._log import AuditLog
 from gateway.auth import JwksKeySet, TokenVerifier
 from gateway.config import Config
 from gateway.dispatch import ConnectorClients
+from gateway.join_service import JoinService
 from gateway.keys import load_private_key, load_public_key, load_secret
 from gateway.logs import get_logger
 from gateway.audit_service import AuditService
-from gateway.pb.pgw.v1 import admin_pb2_grpc, audit_pb2_grpc, gateway_pb2_grpc
-from gateway.policy import AgreementRegistry, default_catalogues, load_policies
+from gateway.compute_service import ComputeService, PartnerCompute
+from gateway.pb.pgw.v1 import (
+    admin_pb2_grpc,
+    audit_pb2_grpc,
+    compute_pb2_grpc,
+    gateway_pb2_grpc,
+    join_pb2_grpc,
+)
+from gateway.policy import AgreementRegistry, default_catalogues, load_models, load_policies
 from gateway.recorder import AuditRecorder
 from gateway.service import GatewayService
 from gateway.witnessing import Witnessing
@@ -56,6 +65,7 @@ async def open_audit_log(cfg: Config) -> AuditLog:
 async def start_gateway(cfg: Config, *, listen: str | None = None) -> Running:
     verifier = TokenVerifier(JwksKeySet(cfg.jwks), issuer=cfg.issuer, audience=cfg.audience,
                              leeway_s=cfg.leeway_s)
+    models = load_models(cfg.policies)  # approved models for Compute; a bad file fails here
     clients = ConnectorClients({p: c.address for p, c in cfg.connectors.items()},
                                timeout_s=cfg.request_timeout_s)
     audit_log = await open_audit_log(cfg)
@@ -76,6 +86,15 @@ async def start_gateway(cfg: Config, *, listen: str | None = None) -> Running:
     server = grpc.aio.server(options=[("grpc.max_receive_message_length", MAX_MESSAGE),
                                       ("grpc.max_send_message_length", MAX_MESSAGE)])
     gateway_pb2_grpc.add_GatewayServiceServicer_to_server(service, server)
+    compute = PartnerCompute({p: c.address for p, c in cfg.connectors.items()})
+    compute_pb2_grpc.add_ComputeServiceServicer_to_server(ComputeService(
+        verifier=verifier, policies=registry.current, models=models,
+        partners=compute, recorder=recorder, spec_key=load_private_key(cfg.spec_key),
+        spec_ttl_s=cfg.spec_ttl_s), server)
+    join = JoinService(verifier=verifier, policies=registry.current, recorder=recorder,
+                       spec_key=load_private_key(cfg.spec_key), spec_ttl_s=cfg.spec_ttl_s,
+                       addresses={p: c.address for p, c in cfg.connectors.items()})
+    join_pb2_grpc.add_JoinServiceServicer_to_server(join, server)
     audit_pb2_grpc.add_AuditServiceServicer_to_server(
         AuditService(verifier=verifier, audit_log=audit_log, recorder=recorder), server)
     admin_pb2_grpc.add_AdminServiceServicer_to_server(
@@ -84,22 +103,25 @@ async def start_gateway(cfg: Config, *, listen: str | None = None) -> Running:
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     port = server.add_insecure_port(listen or cfg.listen)
     await server.start()
-    for name in ("", "pgw.v1.GatewayService", "pgw.v1.AuditService", "pgw.v1.AdminService"):
+    for name in ("", "pgw.v1.GatewayService", "pgw.v1.AuditService", "pgw.v1.AdminService",
+                 "pgw.v1.ComputeService", "pgw.v1.JoinService"):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     witnessing = Witnessing(audit_log, clients, interval_s=cfg.witness_interval_ms / 1000)
     witnessing.start()
     log.info("gateway_started", port=port, partners=clients.partners)
-    return Running(server, port, [witnessing.aclose, clients.aclose, registry.aclose,
+    return Running(server, port, [witnessing.aclose, clients.aclose, compute.aclose, join.aclose,
+                                  registry.aclose,
                                   audit_log.aclose])
 
 
 async def start_partner(cfg: Config, partner: str, *, listen: str | None = None) -> Running:
     from connectors.registry import open_source  # local: each partner's DataSource factory
+    from connectors.sdk import SourceConfig
 
     ccfg = cfg.connector(partner)
     catalogues = default_catalogues()
     policies = load_policies(ccfg.policies, catalogues).for_partner(partner)
-    source = open_source(partner, ccfg.database)
+    source = open_source(partner, SourceConfig(partner, ccfg.database, ccfg.sql))
     verifier = SpecVerifier([load_public_key(p) for p in ccfg.trusted_gateway_keys])
     witness = Witness(
         NoteSigner(cfg.witness_name(partner), load_private_key(ccfg.witness_key),
@@ -108,9 +130,11 @@ async def start_partner(cfg: Config, partner: str, *, listen: str | None = None)
         origin=cfg.audit_origin, hash_name=cfg.audit_hash, state_path=ccfg.witness_state)
     service = ConnectorService(source, policies, verifier, load_secret(ccfg.pseudonym_secret),
                                witness=witness)
-    server, port = await start_connector(service, listen or ccfg.address)
+    join_set = open_join_set(partner, ccfg.database, source.schema)
+    join = join_set and PartnerJoinService(partner, join_set, policies, verifier)
+    server, port = await start_connector(service, listen or ccfg.address, join=join)
     log.info("connector_started", partner=partner, port=port)
-    return Running(server, port, [source.aclose])
+    return Running(server, port, [source.aclose, *([join.aclose] if join else [])])
 
 
 async def serve_forever(running: Running) -> None:

@@ -19,6 +19,7 @@ from gateway.pb.pgw.v1 import connector_pb2
 from gateway.status import error_info
 
 log = get_logger("pgw.witness")
+WITNESS_TRIES = 6
 
 
 class Witnessing:
@@ -55,7 +56,9 @@ class Witnessing:
         known = self._known.get(partner, 0)
         if known == size and known:
             return True
-        for _ in range(2):   # second try after learning the witness's real size
+        # Retry after learning the witness's real size; several replicas moving the same
+        # witness can make that answer stale again, hence a few tries, not just two.
+        for _ in range(WITNESS_TRIES):
             proof = self.log.consistency_proof(known, size) if 0 < known <= size else []
             try:
                 answer = await self.clients.cosign(partner, connector_pb2.CosignRequest(

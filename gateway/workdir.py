@@ -12,14 +12,18 @@ from collections.abc import Callable
 from pathlib import Path
 
 from gateway.auth import DevIssuer
-from gateway.config import PARTNERS
+from gateway.config import known_partners
 from gateway.keys import generate_keypair, write_secret
 
 ISSUER = "https://idp.pgw.local"
 AUDIENCE = "pgw-gateway"
 BASE_PORT = 50061
-DB_NAMES = {"social-security": "social_security.db", "education": "education.db",
-            "bank": "bank.db"}
+
+
+def _database_name(partner: str) -> str:
+    from connectors.registry import plugin
+
+    return plugin(partner).database_name
 
 
 def shipped_policies() -> Path:
@@ -64,11 +68,11 @@ dir = "data"
 seed = {seed}
 people = {people}
 """]
-    for i, partner in enumerate(PARTNERS):
+    for i, partner in enumerate(known_partners()):
         parts.append(f"""
 [connectors.{partner}]
 address = "127.0.0.1:{BASE_PORT + i}"
-database = "data/{DB_NAMES[partner]}"
+database = "data/{_database_name(partner)}"
 pseudonym_secret = "keys/{partner}/pseudonym.key"
 witness_key = "keys/{partner}/witness.pem"
 witness_public_key = "keys/{partner}/witness.pub.pem"
@@ -94,12 +98,14 @@ def init_workdir(workdir: Path, *, people: int, seed: int, policies: Path | None
     generate_keypair(keys / "gateway-spec.pem", keys / "gateway-spec.pub.pem")
     generate_keypair(keys / "log.pem", keys / "log.pub.pem")
     write_secret(keys / "audit-pseudonym.key")
-    for partner in PARTNERS:
+    for partner in known_partners():
         write_secret(keys / partner / "pseudonym.key")
         generate_keypair(keys / partner / "witness.pem", keys / partner / "witness.pub.pem")
     DevIssuer.create(keys / "issuer", issuer=ISSUER, audience=AUDIENCE)
     if generate_data:
         from connectors.datagen import generate
+        from connectors.datagen._plugins import generate_plugin_data
 
         generate(workdir / "data", seed=seed, people=people, progress=progress)
+        generate_plugin_data(workdir / "data", seed=seed, people=people, progress=progress)
     return config

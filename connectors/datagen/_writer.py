@@ -126,7 +126,7 @@ def load_person_ids(db_path: str | Path, limit: int | None = None) -> list[str]:
         (table,) = conn.execute(
             "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name LIMIT 1"
         ).fetchone()
-        if table not in {t for _, _, t in PARTNERS.values()}:
+        if table not in {t for _, _, t in PARTNERS.values()} | _plugin_tables():
             raise ValueError(f"{path.name}: not a generated partner database")
         sql = f'SELECT "person_id" FROM "{table}" ORDER BY rowid'
         if limit is None:
@@ -134,3 +134,10 @@ def load_person_ids(db_path: str | Path, limit: int | None = None) -> list[str]:
         return [r[0] for r in conn.execute(sql + " LIMIT ?", (limit,))]
     finally:
         conn.close()
+
+
+def _plugin_tables() -> set[str]:
+    """Tables of installed plug-ins' synthetic data (written by ``_plugins``)."""
+    from connectors.registry import plugins
+
+    return {p.table_name for p in plugins().values() if p.synthesize}

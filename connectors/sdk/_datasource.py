@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 from connectors.sdk._schema import Schema
@@ -23,6 +23,14 @@ class DataSource(abc.ABC):
         """Rows for ``subjects`` (normalised GB 11643 ids), in the same order; ``None``
         where the partner holds no record. Each row holds exactly ``fields``."""
 
+    async def stream_column(self, field: str, where: Mapping[str, Any] | None = None
+                            ) -> AsyncIterator[tuple[str, Any]]:
+        """``(subject, raw value of field)`` for every subject the partner holds whose row
+        equals ``where`` on each named field, in a stable order: the input of private joins
+        and of encrypting a whole column. Optional: the default raises NotImplementedError."""
+        raise NotImplementedError(f"{type(self).__name__} cannot stream a column")
+        yield  # pragma: no cover - makes this an async generator
+
     async def aclose(self) -> None:  # noqa: B027 - optional hook, default no-op
         """Release connections."""
 
@@ -40,3 +48,11 @@ class InMemorySource(DataSource):
             row = self._rows.get(subject)
             out.append(None if row is None else {f: row.get(f) for f in fields})
         return out
+
+    async def stream_column(self, field: str, where: Mapping[str, Any] | None = None
+                            ) -> AsyncIterator[tuple[str, Any]]:
+        conditions = dict(where or {})
+        for subject in sorted(self._rows):
+            row = self._rows[subject]
+            if all(row.get(k) == v for k, v in conditions.items()):
+                yield subject, row.get(field)

@@ -65,6 +65,8 @@ BYTES_CHUNK = 1 << 20
 MAX_JOIN_MESSAGE = 4 * 1024 * 1024
 #: Hard ceiling on either set in one job, whatever an agreement says.
 MAX_JOIN_ITEMS = 1 << 22
+#: Below this much work (points to blind or HMAC), a job runs in a thread, not the pool.
+POOL_THRESHOLD = 8192
 #: Chunks a party keeps in flight in its pool (bounded memory, always some queued work).
 WINDOW = 4
 CHANNEL_OPTIONS = [("grpc.max_receive_message_length", MAX_JOIN_MESSAGE),
@@ -247,7 +249,7 @@ class SqliteJoinSet(JoinSet):
         self._table, self._key, self._schema = table, key_column, schema
         conn = sqlite3.connect(self._uri, uri=True)
         try:
-            self._columns = {r[1] for r in conn.execute(
+            self._columns = {r[0] for r in conn.execute(
                 "SELECT name FROM pragma_table_info(?)", (table,))}
         finally:
             conn.close()
@@ -278,12 +280,25 @@ class SqliteJoinSet(JoinSet):
         return await asyncio.to_thread(self._read, where, value_field)
 
 
-def open_join_set(partner: str, db_path: str | Path) -> SqliteJoinSet:
-    """The built-in partner's join set over its database (table from its source module)."""
-    from connectors.registry import schemas
+def open_join_set(partner: str, db_path: str | Path, schema: Schema) -> SqliteJoinSet | None:
+    """The partner's join set over its SQLite database, or None when no table is known.
 
-    module = importlib.import_module(f"connectors.{partner.replace('-', '_')}.source")
-    return SqliteJoinSet(db_path, module.TABLE, schemas()[partner])
+    The table comes from the partner's plug-in (``table``) or its ``source.TABLE``.
+    """
+    table = None
+    try:
+        from connectors import registry
+
+        table = getattr(registry.plugin(partner), "table", None)  # type: ignore[attr-defined]
+    except (AttributeError, ValueError, ImportError):
+        pass
+    if table is None:
+        try:
+            module = importlib.import_module(f"connectors.{partner.replace('-', '_')}.source")
+            table = module.TABLE
+        except (ImportError, AttributeError):
+            return None
+    return SqliteJoinSet(db_path, table, schema)
 
 
 # ---------------------------------------------------------------------------- the service
@@ -303,6 +318,10 @@ class PartnerJoinService(join_pb2_grpc.PartnerJoinServiceServicer):
         if self._pool is None:
             self._pool = PsiPool(self._workers)
         return self._pool
+
+    def _pool_for(self, work: int) -> PsiPool | None:
+        """The pool for large jobs; small ones run in a thread (no worker start-up)."""
+        return self.pool if work >= POOL_THRESHOLD else None
 
     async def aclose(self) -> None:
         if self._pool is not None:
@@ -391,7 +410,7 @@ class PartnerJoinService(join_pb2_grpc.PartnerJoinServiceServicer):
         await write(join_pb2.PartnerJoinResponse(accepted=join_pb2.PartnerAccepted(
             partner_count=len(pairs), keyed_public_key=public)))
         items = [item_bytes(pid) for pid, _ in pairs]
-        pool = self.pool
+        pool = self._pool_for(len(items))
         offset = 0
 
         async def emit(packed: bytes) -> None:
@@ -401,8 +420,11 @@ class PartnerJoinService(join_pb2_grpc.PartnerJoinServiceServicer):
             offset += len(packed) // POINT
 
         chunks = [items[i:i + CHUNK_ITEMS] for i in range(0, len(items), CHUNK_ITEMS)]
-        await pipelined([functools.partial(lambda c: pool._submit(hmac_packed, key, c).result(),
-                                           c) for c in chunks], emit)
+        def mac(chunk: list[bytes]) -> bytes:
+            return pool._submit(hmac_packed, key, chunk).result() if pool else \
+                hmac_packed(key, chunk)
+
+        await pipelined([functools.partial(mac, c) for c in chunks], emit)
         await write(join_pb2.PartnerJoinResponse(done=join_pb2.PartnerDone(
             partner_point_count=offset)))
 
@@ -415,7 +437,7 @@ class PartnerJoinService(join_pb2_grpc.PartnerJoinServiceServicer):
             if ctx.scheme is not Scheme.CKKS or ctx.can_sum:
                 raise PrivacyError("HE public material: want CKKS public material without "
                                    "Galois keys")
-        key, pool = PsiKey.generate(), self.pool
+        key, pool = PsiKey.generate(), self._pool_for(len(pairs) + params.requester_count)
         await write(join_pb2.PartnerJoinResponse(accepted=join_pb2.PartnerAccepted(
             partner_count=len(pairs))))
         in_order = params.output == join_pb2.JOIN_OUTPUT_MEMBERSHIP

@@ -164,11 +164,19 @@ class ConnectorService(connector_pb2_grpc.ConnectorServiceServicer):
         return out
 
 
-async def start_connector(service: ConnectorService, address: str) -> tuple[grpc.aio.Server, int]:
-    """Start a grpc.aio server for ``service`` with the standard health service."""
+async def start_connector(service: ConnectorService, address: str, *,
+                          join: Any = None) -> tuple[grpc.aio.Server, int]:
+    """Start a grpc.aio server for ``service`` with the standard health service.
+
+    ``join``: the partner's ``PartnerJoinService`` (``connectors.sdk._join``), if it serves joins.
+    """
     server = grpc.aio.server(options=[("grpc.max_receive_message_length", MAX_MESSAGE),
                                       ("grpc.max_send_message_length", MAX_MESSAGE)])
     connector_pb2_grpc.add_ConnectorServiceServicer_to_server(service, server)
+    if join is not None:
+        from gateway.pb.pgw.v1 import join_pb2_grpc
+
+        join_pb2_grpc.add_PartnerJoinServiceServicer_to_server(join, server)
     from connectors.sdk._compute import add_compute_service  # local: _compute imports this
 
     add_compute_service(service, server)

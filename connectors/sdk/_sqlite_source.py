@@ -12,7 +12,7 @@ import json
 import queue
 import re
 import sqlite3
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -138,6 +138,36 @@ class SqliteSource(DataSource):
                     for name, decode, value in zip(fields, decoders, values, strict=True)
                 }
         return found
+
+    async def stream_column(self, field: str, where: Mapping[str, Any] | None = None
+                            ) -> AsyncIterator[tuple[str, Any]]:
+        """``(subject, value)`` in key order for rows equal to ``where``; read in pages."""
+        conditions = dict(where or {})
+        self._check_fields([field, *conditions])
+        sql = (f"SELECT {self._key}, {self._columns[field]} FROM {self._table} "
+               f"WHERE {self._key} > ?"
+               + "".join(f" AND {self._columns[k]} = ?" for k in conditions)
+               + f" ORDER BY {self._key} LIMIT {CHUNK_SIZE}")
+        decode, after = self._decoders[field], ""
+        while True:
+            if self._closed:
+                raise RuntimeError("source is closed")
+            page = await asyncio.to_thread(self._page, sql, [after, *conditions.values()])
+            for key, value in page:
+                yield key, None if value is None else decode(value)
+            if len(page) < CHUNK_SIZE:
+                return
+            after = page[-1][0]
+
+    def _page(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+        try:
+            conn = self._idle.get_nowait()
+        except queue.Empty:
+            conn = self._connect()
+        try:
+            return conn.execute(sql, params).fetchall()
+        finally:
+            self._idle.put(conn)
 
     async def aclose(self) -> None:
         """Close every pooled connection; later fetches raise ``RuntimeError``."""

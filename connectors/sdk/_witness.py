@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -70,6 +71,11 @@ class Witness:
         self.hasher = get_hasher(hash_name)
         self.state_path = state_path
         self._clock = clock
+        # Cosign runs in worker threads, and several gateway replicas ask at once: the
+        # check-persist-sign sequence must be atomic, or two calls pass the rollback check
+        # against the same state and the held size can go backwards (and the shared .tmp
+        # file races: FileNotFoundError).
+        self._lock = threading.Lock()
 
     def state(self) -> WitnessState | None:
         try:
@@ -97,6 +103,10 @@ class Witness:
 
     def cosign(self, note: str, old_size: int, proof: Sequence[bytes]) -> tuple[str, int]:
         """Check and cosign ``note``; return (cosignature line, new size)."""
+        with self._lock:
+            return self._cosign(note, old_size, proof)
+
+    def _cosign(self, note: str, old_size: int, proof: Sequence[bytes]) -> tuple[str, int]:
         try:
             opened = open_note(note, [self.log_verifier])
             checkpoint = Checkpoint.parse(opened.body)

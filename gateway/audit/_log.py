@@ -201,6 +201,10 @@ def _load(dsn: str | AuditStore, hasher: Hasher,
         tree = MerkleTree(hasher)
         tree.extend(hasher.leaf(entry) for _, entry in iter_entries(store))
         latest = store.latest_checkpoint()
+        if latest is not None and latest[0] > tree.size:
+            # Another replica appended (and signed) after the walk above: catch up to it.
+            tree.extend(hasher.leaf(entry)
+                        for _, entry in iter_entries(store, tree.size, latest[0]))
         if latest is not None:
             size, note = latest
             body = Checkpoint(origin, size, tree.root(size)).body() if size <= tree.size else ""

@@ -19,7 +19,7 @@ import grpc
 
 from gateway.cli._client import render_explain, render_query
 from gateway.cli._common import CliError, rpc_failure, table
-from gateway.config import PARTNERS, Config, load_config
+from gateway.config import Config, load_config
 
 ORG = "hpf-changzhou"
 LOAN_FIELDS = [("social-security", "contribution_months"), ("social-security", "insured_status"),
@@ -65,7 +65,7 @@ def prepare(workdir: Path, people: int) -> Config:
     if config.exists():
         say(f"== reusing {config}")
     else:
-        say(f"== 1. generating {people} synthetic people for 3 partners in {workdir}")
+        say(f"== 1. generating {people} synthetic people for the partners in {workdir}")
         init_workdir(workdir, people=people, seed=20261125)
     return load_config(config)
 
@@ -74,8 +74,9 @@ async def demo(workdir: Path, people: int, keep: bool = True) -> int:
     from gateway.server import start_gateway, start_partner
 
     cfg = prepare(workdir, people)
-    say("== 2. starting 3 connectors and the gateway on loopback ephemeral ports")
-    partners = {p: await start_partner(cfg, p, listen="127.0.0.1:0") for p in PARTNERS}
+    say(f"== 2. starting {len(cfg.connectors)} connectors and the gateway on loopback "
+        "ephemeral ports")
+    partners = {p: await start_partner(cfg, p, listen="127.0.0.1:0") for p in cfg.connectors}
     live = dataclasses.replace(cfg, connectors={
         p: dataclasses.replace(c, address=f"127.0.0.1:{partners[p].port}")
         for p, c in cfg.connectors.items()})

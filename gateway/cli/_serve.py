@@ -6,8 +6,8 @@ import argparse
 import asyncio
 from typing import Any
 
+from gateway.cli import _connector_kit
 from gateway.cli._common import CliError, add_config, config_of
-from gateway.config import PARTNERS
 from gateway.errors import GatewayError
 
 
@@ -26,10 +26,12 @@ def register(sub: Any) -> None:
     c = conn.add_parser("serve", help="serve one partner's connector",
                         description="Serve the connector API for PARTNER over its local database, "
                         "verifying every signed ReleaseSpec against the partner's own agreements.")
-    c.add_argument("partner", choices=PARTNERS)
+    c.add_argument("partner", metavar="PARTNER",
+                   help="an installed partner (entry point group pgw.connectors)")
     add_config(c)
     c.add_argument("--listen", help="override the connector's address")
     c.set_defaults(run=run_connector)
+    _connector_kit.register(conn)
 
 
 def _run(start: Any, service: str) -> int:
@@ -57,8 +59,15 @@ def run_gateway(args: argparse.Namespace) -> int:
 
 
 def run_connector(args: argparse.Namespace) -> int:
+    from gateway.config import known_partners
     from gateway.server import start_partner
 
+    try:
+        known = known_partners()
+    except GatewayError as err:
+        raise CliError(err.message) from None
+    if args.partner not in known:
+        raise CliError(f"unknown partner {args.partner!r}; want one of {', '.join(known)}")
     cfg = config_of(args)
     return _run(lambda: start_partner(cfg, args.partner, listen=args.listen),
                 f"connector-{args.partner}")

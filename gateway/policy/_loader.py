@@ -17,10 +17,7 @@ from typing import Any
 
 import yaml
 
-from connectors.bank.schema import SCHEMA as BANK
-from connectors.education.schema import SCHEMA as EDUCATION
 from connectors.sdk._schema import Schema
-from connectors.social_security.schema import SCHEMA as SOCIAL_SECURITY
 from gateway.errors import ConfigError
 from gateway.policy._decide import PolicySet
 from gateway.policy._model import Agreement, Purpose
@@ -62,8 +59,10 @@ class _StrictLoader(yaml.SafeLoader):
 
 
 def default_catalogues() -> dict[str, Schema]:
-    """The built-in partner catalogues, by partner id."""
-    return {s.partner: s for s in (SOCIAL_SECURITY, EDUCATION, BANK)}
+    """The installed partners' catalogues (entry points ``pgw.connectors``), by partner id."""
+    from connectors.registry import schemas  # local: plug-ins import the SDK, which imports us
+
+    return schemas()
 
 
 def _read_yaml(path: Path, problems: list[PolicyProblem]) -> Any:

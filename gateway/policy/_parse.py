@@ -103,7 +103,7 @@ def _join(raw: Any, schema: Schema | None, problems: Problems) -> JoinGrant | No
         problems.append(("join", "want a mapping with modes, outputs and optional where"))
         return None
     before = len(problems)
-    for key in sorted(set(raw) - {"modes", "outputs", "where"}):
+    for key in sorted(set(raw) - {"modes", "outputs", "where"}, key=str):
         problems.append((f"join.{key}", "unknown key (allowed: modes, outputs, where)"))
     lists = {}
     for key, allowed in (("modes", JOIN_MODES), ("outputs", JOIN_OUTPUTS)):
@@ -133,7 +133,7 @@ def _limits(raw: Any, problems: Problems) -> Limits | None:
         problems.append(("limits", f"want a mapping with {', '.join(_LIMITS)}"))
         return None
     ok = True
-    for key in sorted(set(raw) - set(_LIMITS)):
+    for key in sorted(set(raw) - set(_LIMITS), key=str):
         problems.append((f"limits.{key}", f"unknown key (allowed: {', '.join(_LIMITS)})"))
         ok = False
     for key in _LIMITS:
@@ -169,7 +169,7 @@ def parse_agreement(data: Any, source: str, purposes: Mapping[str, Purpose],
         problems.append(("roles", f"got {roles!r}, want a non-empty list of distinct roles "
                          f"from: {', '.join(sorted(ROLES))}"))
     purpose = data.get("purpose")
-    if "purpose" in data and purpose not in purposes:
+    if "purpose" in data and (not isinstance(purpose, str) or purpose not in purposes):
         problems.append(("purpose", f"got {purpose!r}, want one of the catalogue: "
                          f"{', '.join(sorted(purposes)) or '(empty)'}"))
     partner = data.get("partner")

@@ -213,7 +213,7 @@ class RawData:
         ss = cfg.connector("social-security").database
         self.ordered = load_person_ids(ss)
         self.in_all = [i for i in self.ordered
-                       if all(i in self.rows[p] for p in PARTNERS)]
+                       if all(i in self.rows[p] for p in TABLES)]
 
     def row(self, partner: str, person: str) -> dict[str, Any]:
         return self.rows[partner][person]

@@ -56,7 +56,8 @@ def test_hpf_never_gets_card_numbers_payroll_or_raw_income() -> None:
 
 
 def test_default_catalogues() -> None:
-    assert sorted(default_catalogues()) == ["bank", "education", "social-security"]
+    assert sorted(default_catalogues()) == ["bank", "education", "real-estate",
+                                            "social-security"]
 
 
 def _mutate(doc: Doc, path: str, value: Any) -> Doc:

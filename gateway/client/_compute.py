@@ -1,0 +1,132 @@
+"""``ComputeClient``: encrypted compute from the requester's side; the keys never leave it.
+
+The client makes (or is given) CKKS keys, sends only the public material, streams the subjects,
+and decrypts the result ciphertexts locally. What it learns: the scores (or the aggregate), and
+per partner which subjects that partner holds (a missing input is counted as 0, so the
+requester must know); never an input value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+
+import grpc
+
+from connectors.sdk._compute import unpack_presence
+from gateway.pb.pgw.v1 import common_pb2, compute_pb2, compute_pb2_grpc
+from gateway.privacy import HeKeys, decrypt_vector
+
+MAX_MESSAGE = 16 * 1024 * 1024
+#: Subjects per request message (about 1.3 MiB each).
+SUBJECT_CHUNK = 65536
+
+
+@dataclass(frozen=True)
+class ScoreResult:
+    """Decrypted scores, in subject order; ``present[partner][i]``: that partner held subject i."""
+
+    request_id: str
+    model: str
+    model_version: int
+    scores: list[float]
+    present: dict[str, list[bool]]
+    receipt: common_pb2.AuditReceipt
+
+    def complete(self, i: int) -> bool:
+        """Whether every partner supplied subject i's input (else it counted as 0)."""
+        return all(found[i] for found in self.present.values())
+
+    def missing(self, i: int) -> list[str]:
+        return [p for p, found in self.present.items() if not found[i]]
+
+
+@dataclass(frozen=True)
+class AggregateResult:
+    request_id: str
+    op: str
+    value: float
+    #: The cohort size, when the agreement grants ``count`` (else None).
+    cohort_count: int | None
+    receipt: common_pb2.AuditReceipt
+
+
+class ComputeClient:
+    """One channel to the gateway's ComputeService; use as an async context manager."""
+
+    def __init__(self, address: str, token: str, *, keys: HeKeys | None = None,
+                 timeout_s: float = 900.0) -> None:
+        self._channel = grpc.aio.insecure_channel(
+            address, options=[("grpc.max_receive_message_length", MAX_MESSAGE),
+                              ("grpc.max_send_message_length", MAX_MESSAGE)])
+        self._stub = compute_pb2_grpc.ComputeServiceStub(self._channel)
+        self._metadata = (("authorization", f"Bearer {token}"),)
+        self._timeout = timeout_s
+        self._keys = keys
+
+    @property
+    def keys(self) -> HeKeys:
+        """The requester's CKKS keys (made on first use; the secret stays in this process)."""
+        if self._keys is None:
+            self._keys = HeKeys.ckks()
+        return self._keys
+
+    async def __aenter__(self) -> ComputeClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+    async def _call(self, header: compute_pb2.ComputeHeader, subjects: Sequence[str] = ()
+                    ) -> tuple[compute_pb2.ComputeSummary, list[bytes]]:
+        async def requests() -> AsyncIterator[compute_pb2.ComputeRequest]:
+            yield compute_pb2.ComputeRequest(header=header)
+            for i in range(0, len(subjects), SUBJECT_CHUNK):
+                yield compute_pb2.ComputeRequest(subjects=compute_pb2.SubjectChunk(
+                    subjects=list(subjects[i:i + SUBJECT_CHUNK])))
+
+        call = self._stub.Compute(requests(), metadata=self._metadata, timeout=self._timeout)
+        summary: compute_pb2.ComputeSummary | None = None
+        chunks: list[bytes] = []
+        async for message in call:
+            if message.HasField("summary"):
+                summary = message.summary
+            else:
+                if message.chunk.index != len(chunks):
+                    raise ValueError("gateway answered ciphertexts out of order")
+                chunks.append(message.chunk.ciphertext)
+        if summary is None or len(chunks) != summary.ciphertexts:
+            raise ValueError("gateway answered an incomplete result")
+        return summary, chunks
+
+    async def score(self, model: str, subjects: Sequence[str], *,
+                    purpose: str = "loan-risk-scoring") -> ScoreResult:
+        """Scores of ``subjects`` under the approved ``model``, decrypted here."""
+        keys = self.keys
+        header = compute_pb2.ComputeHeader(purpose=purpose, public_context=keys.public_material(),
+                                           linear=compute_pb2.LinearOp(model=model),
+                                           subject_count=len(subjects))
+        summary, chunks = await self._call(header, subjects)
+        n = len(subjects)
+        if summary.count != n:
+            raise ValueError(f"gateway answered {summary.count} scores, want {n}")
+        scores = decrypt_vector(keys, chunks, n)
+        present = {p.partner: unpack_presence(p.found, n) for p in summary.presence}
+        return ScoreResult(summary.request_id, summary.model, summary.model_version, scores,
+                           present, summary.receipt)
+
+    async def aggregate(self, partner: str, field: str, op: str, attribute: str, value: str, *,
+                        purpose: str = "statistics") -> AggregateResult:
+        """``op`` (sum, mean, count) of ``partner.field`` over the cohort ``attribute=value``."""
+        keys = self.keys
+        header = compute_pb2.ComputeHeader(
+            purpose=purpose, public_context=keys.public_material(),
+            aggregate=compute_pb2.AggregateOp(partner=partner, field=field, op=op,
+                                              cohort_attribute=attribute, cohort_value=value))
+        summary, chunks = await self._call(header)
+        (result,) = decrypt_vector(keys, chunks, 1)
+        return AggregateResult(summary.request_id, op, result,
+                               summary.cohort_count or None, summary.receipt)
