@@ -159,7 +159,7 @@ async def run_compute_scenarios(cfg: Config, address: str, say: Callable[[str], 
     ids = [i for i in load_person_ids(cfg.connector("social-security").database, 400)
            if i in in_all][:5]
     async with ComputeClient(address, token) as client:
-        say("\n== encrypted compute: loan risk score with the approved model hpf-loan-risk")
+        say("\n== 6. encrypted compute: loan risk score with the approved model hpf-loan-risk")
         say("   (bank income, social-security months and degree level are encrypted at each")
         say("    partner under HPF's key; the gateway adds them on ciphertexts; HPF decrypts")
         say("    only the score and never sees an input)")
@@ -167,14 +167,14 @@ async def run_compute_scenarios(cfg: Config, address: str, say: Callable[[str], 
         say(_indent(table(HEADERS, score_rows(ids, result))))
         say(f"   audited as leaf {result.receipt.leaf_index} (model {result.model} "
             f"v{result.model_version})")
-        say("\n== cohort statistics: mean contribution base in district 320402 (min k = 10)")
+        say("\n== 7. cohort statistics: mean contribution base in district 320402 (min k = 10)")
         agg = await client.aggregate("social-security", "contribution_base", "mean",
                                      "district_code", "320402")
         shown = argparse.Namespace(partner="social-security", field="contribution_base",
                                    cohort="district_code=320402")
         say(_indent(render_aggregate(shown, agg)))
         small = await _smallest_employer(cfg)
-        say("\n== refused: the same mean over an employer with fewer than 10 people")
+        say("\n== 7b. refused: the same mean over an employer with fewer than 10 people")
         try:
             await client.aggregate("social-security", "contribution_base", "mean",
                                    "employer_code", small)

@@ -42,7 +42,7 @@ def register(sub: Any) -> None:
 def run_demo(args: argparse.Namespace) -> int:
     from gateway.logs import configure_logging
 
-    configure_logging("warning")
+    configure_logging("error")
     try:
         if args.workdir:
             return asyncio.run(demo(args.workdir, args.people))
@@ -90,7 +90,7 @@ async def demo(workdir: Path, people: int, keep: bool = True) -> int:
         await gateway.stop(1)
         for r in partners.values():
             await r.stop(1)
-    say("== 6. audit check")
+    say("\n== 9. audit check: the whole log recomputed from storage, signatures and witnesses")
     from gateway.cli._audit import verify_and_report
 
     ok = verify_and_report(cfg)
@@ -136,6 +136,16 @@ async def scenario(cfg: Config, address: str) -> None:
                                            [("bank", "income_avg_12m")]))
         explain = await client.explain("withdrawal-review", [("bank", "income_avg_12m")])
         say(_indent("explain: " + render_explain(explain)))
+    await usable_not_visible(cfg, address)
+
+
+async def usable_not_visible(cfg: Config, address: str) -> None:
+    """Encrypted compute (risk score, cohort statistics) and the PSI fraud cross-check."""
+    from gateway.cli._compute import run_compute_scenarios
+    from gateway.cli._join import run_join_scenario
+
+    await run_compute_scenarios(cfg, address, say)
+    await run_join_scenario(cfg, address, say)
 
 
 async def _expect_refusal(call: Any) -> None:

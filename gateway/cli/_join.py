@@ -165,7 +165,7 @@ async def run_join_scenario(cfg: Config, address: str, say: Callable[[str], None
     issuer = DevIssuer.load(cfg.dev_issuer_dir, issuer=cfg.issuer, audience=cfg.audience)
     token = issuer.issue("hpf-changzhou", ["requester"], subject="fraud-analyst-03")
     claimants = _claimants(cfg.connector("social-security").database)
-    say("\n== fraud cross-check: HPF's 200 unemployment-ground withdrawals against people "
+    say("\n== 8. fraud cross-check: HPF's 200 unemployment-ground withdrawals against people "
         "currently contributing (private join; the gateway sees only blinded points)")
     async with JoinClient(address, token) as client:
         try:
