@@ -11,7 +11,7 @@ grpc.aio servers, signed specs, audit); the requester is pgw's JoinClient. The c
 join set is a synthetic set of n ids (half shared with the requester's n ids) injected in place
 of its SQLite set, so sizes are not bounded by the demo database. The bench writes its own copy
 of the agreements into its workdir with hpf-fraud-ss's limits.max_subjects_per_request raised
-to 2^22 (joins are bounded by it; the shipped value is 1).
+to 2^22 (joins are bounded by it; the shipped value is 2^20).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 The stack pattern is the integration harness's (``tests/integration/_harness.py``, registered
 here under its own module name): an asyncio loop in a thread, real servers, real SQLite data.
 The agreements are the shipped ones with one change: ``hpf-fraud-ss`` allows joins of up to
-``JOIN_LIMIT`` requester items (the shipped file says 1; joins are bounded by
+``JOIN_LIMIT`` requester items (so the limit refusal is cheap to test; joins are bounded by
 ``limits.max_subjects_per_request``, see docs/privacy.md).
 """
 
