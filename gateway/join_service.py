@@ -57,7 +57,7 @@ from gateway.limits import RateLimited, RateLimiter
 from gateway.logs import get_logger
 from gateway.pb.pgw.v1 import common_pb2, connector_pb2, join_pb2, join_pb2_grpc
 from gateway.policy import Agreement, PolicySet
-from gateway.policy._decide import _choose  # the one agreement in force (shared with Query)
+from gateway.policy import choose_agreement  # the one agreement in force (shared with Query)
 from gateway.privacy import BelowMinimum, PjcReply, PrivacyError, PublicContext, Scheme, pjc_total
 from gateway.recorder import AuditRecorder
 from gateway.requests import check_purpose, raise_if
@@ -147,7 +147,7 @@ class JoinService(join_pb2_grpc.JoinServiceServicer):
         roles = frozenset(r.value for r in principal.roles)
         candidates = [a for a in policies.agreements if (a.requester_org, a.purpose, a.partner)
                       == (principal.org, start.purpose, start.partner)]
-        agreement, why = _choose(candidates, principal.org, roles, start.purpose, start.partner,
+        agreement, why = choose_agreement(candidates, principal.org, roles, start.purpose, start.partner,
                                  date.fromtimestamp(self._clock()))
         audit: dict[str, Any] = dict(
             kind="join", request_id=rid, principal=principal, purpose=start.purpose,

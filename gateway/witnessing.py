@@ -30,6 +30,8 @@ class Witnessing:
         self.log, self.clients, self.interval = audit_log, clients, interval_s
         self._known: dict[str, int] = {}   # partner -> size its witness holds
         self._task: asyncio.Task[None] | None = None
+        self._round_lock = asyncio.Lock()   # one round at a time: overlapping rounds would
+                                            # both start from stale witness sizes
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="witnessing")
@@ -44,13 +46,14 @@ class Witnessing:
 
     async def round(self) -> int:
         """One cosigning round over the latest checkpoint; return how many witnesses signed."""
-        latest = self.log.latest_checkpoint()
-        if latest is None:
-            return 0
-        size, note = latest
-        results = await asyncio.gather(*(self._cosign(p, size, note)
-                                         for p in self.clients.partners))
-        return sum(results)
+        async with self._round_lock:
+            latest = self.log.latest_checkpoint()
+            if latest is None:
+                return 0
+            size, note = latest
+            results = await asyncio.gather(*(self._cosign(p, size, note)
+                                             for p in self.clients.partners))
+            return sum(results)
 
     async def _cosign(self, partner: str, size: int, note: str) -> bool:
         known = self._known.get(partner, 0)

@@ -10,6 +10,7 @@ from gateway.policy._decide import (
     PolicySet,
     RequestDecision,
     check_spec_against,
+    choose_agreement,
 )
 from gateway.policy._loader import (
     PolicyLoadError,
@@ -45,6 +46,7 @@ __all__ = [
     "ROLES",
     "RequestDecision",
     "check_spec_against",
+    "choose_agreement",
     "default_catalogues",
     "lint_policies",
     "load_models",

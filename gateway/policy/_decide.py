@@ -55,8 +55,8 @@ class RequestDecision:
                                    reason=self.reason)
 
 
-def _choose(candidates: list[Agreement], org: str, roles: frozenset[str], purpose: str,
-            partner: str, today: date) -> tuple[Agreement | None, str]:
+def choose_agreement(candidates: list[Agreement], org: str, roles: frozenset[str], purpose: str,
+                     partner: str, today: date) -> tuple[Agreement | None, str]:
     """The one agreement in force for the principal, or ``None`` and why not."""
     if not candidates:
         return None, f"no agreement for purpose {purpose} between {org} and {partner}"
@@ -122,7 +122,7 @@ class PolicySet:
                                    f"unknown partner {partner!r}")
         candidates = [a for a in self._agreements if (a.requester_org, a.purpose, a.partner)
                       == (org, purpose, partner)]
-        agreement, why = _choose(candidates, org, roles, purpose, partner, today)
+        agreement, why = choose_agreement(candidates, org, roles, purpose, partner, today)
         granted: list[FieldGrant] = []
         refused: list[tuple[str, str]] = []
         notes: list[tuple[str, str]] = []

@@ -25,7 +25,8 @@ def test_public_surface() -> None:
         "AdminAudit", "AdminEvent", "AgreementRecord", "AgreementRegistry", "ApprovedModel",
         "ROLES", "Agreement", "FieldGrant", "Limits", "ModelInput", "PartnerDecision",
         "PolicyLoadError", "PolicyProblem", "PolicySet", "Purpose", "RequestDecision",
-        "check_spec_against", "default_catalogues", "lint_policies", "load_models",
+        "check_spec_against", "choose_agreement", "default_catalogues", "lint_policies",
+        "load_models",
         "load_policies"}
 
 
