@@ -8,6 +8,7 @@ A connector trusts several gateway keys at once (rotation) and refuses each requ
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 
 from cryptography.exceptions import InvalidSignature
@@ -21,6 +22,8 @@ from gateway.pb.pgw.v1 import connector_pb2
 Clock = Callable[[], float]
 #: Tolerated clock skew between gateway and connector.
 SKEW_MS = 5_000
+#: Longest lifetime a spec may claim (the gateway uses [gateway] spec_ttl_s, 30 s by default).
+MAX_TTL_MS = 300_000
 
 
 def sign_spec(spec: connector_pb2.ReleaseSpec, key: Ed25519PrivateKey) -> connector_pb2.SignedReleaseSpec:
@@ -40,7 +43,8 @@ class SpecVerifier:
         # Specs issued before start-up are refused, so replays cannot slip through a restart
         # that emptied the in-memory cache.
         self._started_ms = int(clock() * 1000) - SKEW_MS
-        self._seen: dict[str, int] = {}  # request id -> expiry (ms)
+        self._seen: set[str] = set()              # request ids not yet expired
+        self._expiry: deque[tuple[int, str]] = deque()  # (expiry ms, request id), oldest first
 
     def verify(self, signed: connector_pb2.SignedReleaseSpec) -> connector_pb2.ReleaseSpec:
         key = self._keys.get(signed.key_id)
@@ -60,15 +64,20 @@ class SpecVerifier:
             raise PermissionDenied("release spec expired", reason="spec expired")
         if spec.issued_at_ms > now_ms + SKEW_MS or spec.issued_at_ms < self._started_ms:
             raise PermissionDenied("release spec not fresh", reason="spec issued outside window")
+        if spec.expires_at_ms - spec.issued_at_ms > MAX_TTL_MS:
+            raise PermissionDenied("release spec lives too long",
+                                   reason=f"spec lifetime over {MAX_TTL_MS} ms")
         if not spec.request_id:
             raise PermissionDenied("release spec has no request id", reason="spec without id")
         self._prune(now_ms)
         if spec.request_id in self._seen:
             raise PermissionDenied("release spec replayed", reason="spec request id replayed")
-        self._seen[spec.request_id] = spec.expires_at_ms
+        self._seen.add(spec.request_id)
+        self._expiry.append((spec.expires_at_ms, spec.request_id))
         return spec
 
     def _prune(self, now_ms: int) -> None:
-        if len(self._seen) < 4096:
-            return
-        self._seen = {rid: exp for rid, exp in self._seen.items() if exp > now_ms}
+        """Forget ids whose specs have expired (an expired spec is refused anyway): amortised
+        O(1) per call. Lifetimes are capped, so the queue is close to expiry order."""
+        while self._expiry and self._expiry[0][0] <= now_ms:
+            self._seen.discard(self._expiry.popleft()[1])
