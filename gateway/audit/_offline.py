@@ -10,6 +10,7 @@ officer saved, that the log still extends it (truncation and rewrites are caught
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -136,7 +137,9 @@ def verify_store(store: AuditStore, *, log_key: NoteVerifier, origin: str, hash_
                 report.cosigned_by = verify_cosignatures(cosigned, witnesses, quorum)
             except NoteError as exc:
                 raise _Stop(Finding(None, f"latest checkpoint (size {latest}): {exc}")) from None
-        if since is not None:
+        if since is not None and since.lstrip().startswith("{"):
+            _check_archive(since, store)
+        elif since is not None:
             _check_since(since, log_key, origin, tree)
     except _Stop as stop:
         report.finding = stop.finding
@@ -159,3 +162,30 @@ def _check_since(note: str, log_key: NoteVerifier, origin: str, tree: MerkleTree
                             f"size {old.size} you saved: entries in [0, {old.size}) were "
                             "rewritten (truncated and re-appended, or altered and re-signed)")
                     ) from None
+
+
+def _check_archive(export: str, store: AuditStore) -> None:
+    """Compare the log with an earlier ``pgw audit export`` (JSON lines) the officer archived:
+    names the exact first entry that was rewritten, or where the log was truncated."""
+    archived: list[tuple[int, bytes]] = []
+    for number, line in enumerate(export.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            doc = json.loads(line)
+            entry = json.dumps(doc["entry"], sort_keys=True, separators=(",", ":"),
+                               ensure_ascii=False, allow_nan=False).encode("utf-8")
+            archived.append((int(doc["index"]), entry))
+        except (ValueError, KeyError, TypeError):
+            raise _Stop(Finding(None, f"--since archive line {number}: not an export line")) \
+                from None
+    for start in range(0, len(archived), CHUNK):
+        part = archived[start:start + CHUNK]
+        stored = dict(store.read_indexed(part[0][0], part[-1][0] + 1))
+        for index, entry in part:
+            if index not in stored:
+                raise _Stop(Finding(index, "entry missing compared with your archive: the log "
+                                    "was truncated or the entry deleted"))
+            if stored[index] != entry:
+                raise _Stop(Finding(index, "entry differs from your archive: rewritten "
+                                    "(truncated and re-appended, or altered and re-signed)"))

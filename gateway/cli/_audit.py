@@ -35,8 +35,10 @@ def register(sub: Any) -> None:
                            "cosignatures, and with --since that the log still extends a checkpoint "
                            "you saved. Exit 0 only if all hold; otherwise name the first bad index.")
     add_config(v)
-    v.add_argument("--since", type=Path, metavar="CHECKPOINT_FILE",
-                   help="an earlier checkpoint saved with `pgw audit checkpoint --save`")
+    v.add_argument("--since", type=Path, metavar="FILE",
+                   help="an earlier checkpoint saved with `pgw audit checkpoint --save` (checks "
+                   "the log still extends it), or an archive from `pgw audit export` (also "
+                   "names the exact first entry rewritten or lost)")
     v.set_defaults(run=run_verify)
     r = actions.add_parser("verify-receipt", help="verify a query's audit receipt offline",
                            description="Check a receipt saved by `pgw query --receipt FILE`: the "

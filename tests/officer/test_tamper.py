@@ -235,3 +235,31 @@ def test_a_flipped_byte_in_a_cosignature_fails(officer_log, capsys) -> None:  # 
     rc, _, err = verify(capsys, officer_log.config)
     assert rc == 1
     assert f"latest checkpoint (size {latest})" in err and "is invalid" in err
+
+
+def _archive(stack: Stack, officer_log, path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """`pgw audit export` of the entries the test's copy holds: the officer's archive."""
+    rc, _, err = cli(capsys, "audit", "export", "--config", str(stack.config_file),
+                     "--gateway", stack.address, "--org", OFFICERS, "--role", "auditor",
+                     "--end", str(officer_log.size), "--out", str(path))
+    assert rc == 0 and f"exported {officer_log.size} entries" in err, err
+
+
+@pytest.mark.parametrize("appended", [0, 3])
+def test_a_rewritten_history_is_named_exactly_with_an_archive(  # type: ignore[no-untyped-def]
+        officer_log, stack, loop, capsys, tmp_path, appended) -> None:
+    """Truncated (and re-appended with other entries, re-signed with the log key): against an
+    archive from `pgw audit export`, verify names the exact first index that changed."""
+    archive = tmp_path / "archive.jsonl"
+    _archive(stack, officer_log, archive, capsys)
+    rc, out, _ = verify(capsys, officer_log.config, "--since", str(archive))
+    assert rc == 0 and "extends --since" in out
+
+    t = middle(officer_log)
+    _rewrite_history(officer_log, loop, t, appended)
+    no_witness = write_config(officer_log.cfg, officer_log.target.dsn, quorum=0)
+    assert verify(capsys, no_witness)[0] == 0          # internally consistent again
+    rc, _, err = verify(capsys, no_witness, "--since", str(archive))
+    assert rc == 1
+    what = "entry differs from your archive" if appended else "entry missing"
+    assert err.startswith(f"FAILED at index {t}: {what}"), err
