@@ -34,10 +34,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
 
-from gateway.audit._checkpoint import Checkpoint, NoteSigner, open_note, sign_note
+from gateway.audit._checkpoint import Checkpoint
 from gateway.audit._entry import AgreementRef, AuditEntry, format_time, subject_pseudonym
 from gateway.audit._hasher import get_hasher
 from gateway.audit._log import AuditLog
+from gateway.audit._note import NoteSigner, open_note, sign_note
 from gateway.audit._store import iter_entries, open_store
 from gateway.audit._tree import MerkleTree
 

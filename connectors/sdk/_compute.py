@@ -14,317 +14,46 @@ replay), the same own copy of the agreements, the same DataSource. Nothing leave
 
 TenSEAL objects are not thread-safe: small jobs run in one worker thread with a context loaded
 there, large ones in a shared spawn :class:`HePool` whose workers each load their own context.
+
+This module is the front door; the work lives in private modules:
+
+* ``_compute_he`` -- encryption off the event loop, the HE pool, spec digests, presence bitmap;
+* ``_compute_cohorts`` -- cohort reads (``CohortSource`` and its SQLite implementation);
+* ``_compute_service`` -- the gRPC service and its registration.
 """
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
-import json
-import math
-import re
-import sqlite3
-import threading
-from collections.abc import AsyncIterator, Sequence
-from datetime import date
-from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from connectors.sdk._compute_cohorts import CohortSource, SqliteCohortSource, cohort_source_for
+from connectors.sdk._compute_he import (
+    BATCH,
+    INLINE_CHUNKS,
+    context_digest,
+    encrypt_chunks,
+    pack_presence,
+    shared_pool,
+    subjects_digest,
+    unpack_presence,
+)
+from connectors.sdk._compute_service import (
+    MAX_SUBJECTS,
+    PartnerComputeService,
+    add_compute_service,
+)
 
-import grpc
-import numpy as np
-from google.protobuf.message import DecodeError
-
-from connectors.sdk._schema import Schema
-from connectors.sdk._server import ConnectorService
-from connectors.sdk._sqlite_source import SqliteSource
-from gateway.errors import FailedPrecondition, InvalidArgument, FieldViolation, PermissionDenied
-from gateway.pb.pgw.v1 import compute_pb2, compute_pb2_grpc, connector_pb2
-from gateway.policy import Agreement, FieldGrant, check_spec_against
-from gateway.privacy import SLOTS, HePool, PublicContext, Scheme, encrypt_column
-from gateway.status import rpc
-from gateway.validate import validate_person_ids
-
-#: Ciphertexts per pool task (16,384 values): large enough to amortise the hand-off.
-BATCH = 4
-#: Jobs of at most this many ciphertexts run in a thread, without waking the process pool.
-INLINE_CHUNKS = 2
-#: Hard ceiling on subjects per Encrypt, whatever an agreement allows (memory bound).
-MAX_SUBJECTS = 1 << 21
-_VALUE = re.compile(r"[0-9A-Za-z_.:-]{1,64}\Z")
-
-_pool: HePool | None = None
-_pool_lock = threading.Lock()
-
-
-def shared_pool() -> HePool:
-    """The process-wide HE worker pool (spawned on first use, shared by all services here)."""
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            _pool = HePool()
-        return _pool
-
-
-def subjects_digest(subjects: Sequence[str]) -> bytes:
-    """SHA-256 over the subjects in order, each followed by a newline (EncryptSpec)."""
-    h = hashlib.sha256()
-    for s in subjects:
-        h.update(s.encode())
-        h.update(b"\n")
-    return h.digest()
-
-
-def context_digest(material: bytes) -> bytes:
-    return hashlib.sha256(material).digest()
-
-
-def pack_presence(found: Sequence[bool]) -> bytes:
-    """Bit i set when subject i is held (least significant bit first)."""
-    return bytes(np.packbits(np.asarray(found, dtype=bool), bitorder="little").tobytes())
-
-
-def unpack_presence(data: bytes, n: int) -> list[bool]:
-    bits = np.unpackbits(np.frombuffer(data, dtype=np.uint8), bitorder="little")
-    if len(bits) < n or len(data) != math.ceil(n / 8):
-        raise ValueError(f"presence bitmap: got {len(data)} bytes, want {math.ceil(n / 8)}")
-    return [bool(b) for b in bits[:n]]
-
-
-def _encrypt_inline(material: bytes, values: list[float], chunk: int) -> list[bytes]:
-    # Runs in a worker thread with a context of its own (TenSEAL objects are not thread-safe).
-    return encrypt_column(PublicContext.load(material), values, chunk=chunk)
-
-
-async def encrypt_chunks(ctx: PublicContext, values: list[float], *, chunk: int = SLOTS,
-                         pool: HePool | None = None) -> AsyncIterator[bytes]:
-    """CKKS ciphertexts of ``values`` in order, ``chunk`` values each, as they are ready."""
-    chunks = max(1, math.ceil(len(values) / chunk))
-    if chunks <= INLINE_CHUNKS and pool is None:
-        for data in await asyncio.to_thread(_encrypt_inline, ctx.material, values, chunk):
-            yield data
-        return
-    pool = pool or shared_pool()
-    step = BATCH * chunk
-    futures = [asyncio.wrap_future(pool.submit(encrypt_column, ctx, values[i:i + step],
-                                               chunk=chunk))
-               for i in range(0, len(values), step)]
-    try:
-        for future in futures:
-            for data in await future:
-                yield data
-    finally:
-        for future in futures:
-            future.cancel()
-
-
-@runtime_checkable
-class CohortSource(Protocol):
-    """Selects a cohort by one of the partner's own attributes."""
-
-    async def cohort_values(self, field: str, attribute: str, value: str) -> list[Any]:
-        """``field`` of every person whose ``attribute`` equals ``value`` (None if unset)."""
-
-
-class SqliteCohortSource:
-    """Cohort reads over a partner's SQLite table, opened read-only; one parameterised query.
-
-    Field and attribute names are checked against the schema and the table, and quoted; the
-    cohort value is always a bound parameter.
-    """
-
-    def __init__(self, schema: Schema, db_uri: str, table: str) -> None:
-        self.schema = schema
-        self._uri = db_uri if db_uri.startswith("file:") else (
-            Path(db_uri).resolve().as_uri() + "?mode=ro")
-        if not self._uri.endswith("?mode=ro"):
-            raise ValueError("cohort source: want a read-only file: URI (?mode=ro)")
-        self._table = table if table.startswith('"') else f'"{table}"'
-        with self._connect() as conn:
-            self._columns = {r[1] for r in conn.execute(f"PRAGMA table_info({self._table})")}
-
-    @classmethod
-    def from_source(cls, source: SqliteSource) -> SqliteCohortSource:
-        """Over the same database and table as the connector's own SqliteSource."""
-        return cls(source.schema, source._uri, source._table)  # same package: read-only URI
-
-    def _connect(self) -> sqlite3.Connection:
-        return sqlite3.connect(self._uri, uri=True, check_same_thread=False)
-
-    def _name(self, name: str) -> str:
-        if self.schema.field(name) is None or name not in self._columns:
-            raise ValueError(f"cohort source: got column {name!r}, want a catalogue field")
-        return f'"{name}"'
-
-    async def cohort_values(self, field: str, attribute: str, value: str) -> list[Any]:
-        sql = (f"SELECT {self._name(field)} FROM {self._table} "
-               f"WHERE {self._name(attribute)} = ?")
-        return await asyncio.to_thread(self._read, sql, value)
-
-    def _read(self, sql: str, value: str) -> list[Any]:
-        conn = self._connect()
-        try:
-            return [r[0] for r in conn.execute(sql, (value,))]
-        finally:
-            conn.close()
-
-
-def cohort_source_for(source: Any) -> CohortSource | None:
-    if isinstance(source, CohortSource):
-        return source
-    if isinstance(source, SqliteSource):
-        return SqliteCohortSource.from_source(source)
-    inner = getattr(source, "inner", None) or getattr(source, "_inner", None)
-    return cohort_source_for(inner) if inner is not None else None
-
-
-class PartnerComputeService(compute_pb2_grpc.PartnerComputeServiceServicer):
-    """Encrypt and Aggregate for one partner, under the connector's verifier and agreements."""
-
-    def __init__(self, connector: ConnectorService, *, cohorts: CohortSource | None = None,
-                 pool: HePool | None = None) -> None:
-        self.connector = connector
-        self.partner = connector.partner
-        self._cohorts = cohorts if cohorts is not None else cohort_source_for(connector.source)
-        self._pool = pool
-
-    @property
-    def _today(self) -> date:
-        return self.connector._today()
-
-    def _check(self, spec: connector_pb2.ReleaseSpec, operation: str, transform: str,
-               subject_count: int | None) -> tuple[Agreement, FieldGrant]:
-        """The spec against this partner's own agreement copy; the one granted field."""
-        if spec.operation != operation:
-            raise PermissionDenied(f"this endpoint takes {operation} specs only",
-                                   reason=f"spec for operation {spec.operation!r} sent to "
-                                   f"{operation}")
-        if spec.partner != self.partner:
-            raise PermissionDenied("spec is for another partner", reason="spec partner mismatch")
-        if spec.subjects:
-            raise PermissionDenied("compute specs carry a subject digest, not subjects",
-                                   reason="spec subjects not empty")
-        try:
-            agreement = self.connector.policies.agreement(spec.agreement.id)
-        except Exception:  # NotFound
-            raise PermissionDenied("no such agreement at this partner",
-                                   reason="spec names an agreement unknown here") from None
-        if (agreement.partner != self.partner or agreement.version != spec.agreement.version
-                or agreement.content_hash != spec.agreement.content_hash):
-            raise PermissionDenied("agreement differs from this partner's copy",
-                                   reason="spec agreement version or hash mismatch")
-        if len(spec.fields) != 1 or spec.fields[0].transform != transform:
-            raise PermissionDenied(f"a compute spec names one field granted {transform}",
-                                   reason="spec fields malformed")
-        f = spec.fields[0]
-        try:
-            params = json.loads(f.params_json or "{}")
-        except ValueError:
-            raise PermissionDenied("spec params unreadable", reason="spec params_json") from None
-        problems = check_spec_against(agreement, org=spec.requester_org, purpose=spec.purpose,
-                                      fields={f.field: (f.transform, params)},
-                                      today=self._today, subject_count=subject_count)
-        if problems:
-            raise PermissionDenied("spec is wider than the agreement", reason="; ".join(problems))
-        grant = agreement.grant(f.field)
-        assert grant is not None  # check_spec_against rules this out
-        return agreement, grant
-
-    @staticmethod
-    def _context(material: bytes, digest: bytes) -> PublicContext:
-        if context_digest(material) != digest:
-            raise PermissionDenied("public context differs from the signed one",
-                                   reason="context digest mismatch")
-        ctx = PublicContext.load(material)
-        if ctx.scheme is not Scheme.CKKS:
-            raise InvalidArgument(FieldViolation("public_context", "want CKKS material"))
-        return ctx
-
-    @rpc
-    async def Encrypt(self, request: AsyncIterator[compute_pb2.EncryptRequest],
-                      context: grpc.aio.ServicerContext, rid: str) -> None:
-        stream = aiter(request)
-        first = await anext(stream, None)
-        if first is None or not first.HasField("start"):
-            raise InvalidArgument(FieldViolation("start", "want EncryptStart first"))
-        spec = self.connector.verifier.verify(first.start.signed_spec)
-        espec = compute_pb2.EncryptSpec()
-        try:
-            espec.ParseFromString(spec.operation_spec)
-        except DecodeError:
-            raise PermissionDenied("operation spec unreadable", reason="bad EncryptSpec") from None
-        _, grant = self._check(spec, "encrypt", "encrypted", espec.subject_count)
-        ops, models = grant.param_dict.get("ops", []), grant.param_dict.get("models", [])
-        if (espec.field != grant.field or espec.op != "linear" or espec.op not in ops
-                or espec.model not in models):
-            raise PermissionDenied("operation not granted for this field",
-                                   reason=f"encrypt op {espec.op!r} model {espec.model!r} "
-                                   f"not granted for {grant.field}")
-        if not 1 <= espec.chunk_slots <= SLOTS or not 1 <= espec.subject_count <= MAX_SUBJECTS:
-            raise PermissionDenied("encrypt spec out of range", reason="chunk or count range")
-        ctx = self._context(first.start.public_context, espec.context_sha256)
-        raw: list[str] = []
-        async for part in stream:
-            raw.extend(part.subjects.subjects)
-            if len(raw) > espec.subject_count:
-                break
-        if len(raw) != espec.subject_count or subjects_digest(raw) != espec.subjects_sha256:
-            raise PermissionDenied("subjects differ from the signed digest",
-                                   reason="subjects digest or count mismatch")
-        subjects = validate_person_ids(raw, field="subjects")
-        rows = await self.connector.source.fetch(subjects, [grant.field])
-        values, found = [], []
-        for row in rows:
-            value = None if row is None else row.get(grant.field)
-            found.append(value is not None)
-            values.append(float(value) if value is not None else 0.0)
-        chunks = math.ceil(len(values) / espec.chunk_slots)
-        await context.write(compute_pb2.EncryptResponse(summary=compute_pb2.EncryptSummary(
-            request_id=spec.request_id, count=len(values), ciphertexts=chunks,
-            found=pack_presence(found))))
-        index = 0
-        async for data in encrypt_chunks(ctx, values, chunk=espec.chunk_slots, pool=self._pool):
-            await context.write(compute_pb2.EncryptResponse(
-                chunk=compute_pb2.CiphertextChunk(index=index, ciphertext=data)))
-            index += 1
-
-    @rpc
-    async def Aggregate(self, request: compute_pb2.AggregateRequest,
-                        context: grpc.aio.ServicerContext,
-                        rid: str) -> compute_pb2.AggregateResponse:
-        spec = self.connector.verifier.verify(request.signed_spec)
-        aspec = compute_pb2.AggregateSpec()
-        try:
-            aspec.ParseFromString(spec.operation_spec)
-        except DecodeError:
-            raise PermissionDenied("operation spec unreadable",
-                                   reason="bad AggregateSpec") from None
-        _, grant = self._check(spec, "aggregate", "aggregate", None)
-        params = grant.param_dict
-        if (aspec.field != grant.field or aspec.op not in {"sum", "mean", "count"}
-                or aspec.op not in params.get("ops", [])
-                or aspec.cohort_attribute not in params.get("cohort_by", [])
-                or not _VALUE.match(aspec.cohort_value)):
-            raise PermissionDenied("aggregate not granted",
-                                   reason=f"aggregate op {aspec.op!r} by "
-                                   f"{aspec.cohort_attribute!r} not granted for {grant.field}")
-        ctx = self._context(request.public_context, aspec.context_sha256)
-        if self._cohorts is None:
-            raise FailedPrecondition("this connector cannot select cohorts",
-                                     reason="no cohort source")
-        values = [float(v) for v in await self._cohorts.cohort_values(
-            grant.field, aspec.cohort_attribute, aspec.cohort_value) if v is not None]
-        min_k = int(params["min_k"])
-        if len(values) < min_k:
-            raise FailedPrecondition(f"cohort smaller than min_k {min_k}; nothing released",
-                                     reason=f"cohort below min_k {min_k}")
-        total = math.fsum(values)
-        result = {"sum": total, "mean": total / len(values), "count": float(len(values))}
-        data = await asyncio.to_thread(_encrypt_inline, ctx.material, [result[aspec.op]], 1)
-        return compute_pb2.AggregateResponse(request_id=spec.request_id, count=len(values),
-                                             ciphertext=data[0])
-
-
-def add_compute_service(connector: ConnectorService, server: grpc.aio.Server) -> None:
-    """Register the connector's PartnerComputeService on ``server`` (start_connector)."""
-    compute_pb2_grpc.add_PartnerComputeServiceServicer_to_server(
-        PartnerComputeService(connector), server)
+__all__ = [
+    "BATCH",
+    "INLINE_CHUNKS",
+    "MAX_SUBJECTS",
+    "CohortSource",
+    "PartnerComputeService",
+    "SqliteCohortSource",
+    "add_compute_service",
+    "cohort_source_for",
+    "context_digest",
+    "encrypt_chunks",
+    "pack_presence",
+    "shared_pool",
+    "subjects_digest",
+    "unpack_presence",
+]

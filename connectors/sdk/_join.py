@@ -1,4 +1,4 @@
-"""The partner's side of a private join, and the wire helpers shared by the three parties.
+"""The partner's side of a private join; the front door of the join helpers all three parties share.
 
 ``PartnerJoinService`` runs in the partner's network next to the ``ConnectorService``. A job
 opens with a gateway-signed ReleaseSpec (operation ``join``); the connector verifies it, checks
@@ -12,296 +12,50 @@ of people from its own database (the agreement's ``where``, never the spec's), a
 * keyed-hash: an ephemeral X25519 key; HMAC_K(y) for its own people, shuffled.
 
 Blinding and HMACs run in a spawned :class:`PsiPool`; chunks are pipelined so the pool always
-has work while the gateway streams.
+has work while the gateway streams. The parts live in private modules and are re-exported here:
+``_join_wire`` (sizes, enums, chunk codecs, :func:`stream_rpc`), ``_join_pipeline`` (the
+blocking crypto work and its pipeline), ``_join_grants`` (grant and spec checks) and
+``_join_set`` (the partner's set of people).
 """
 
 from __future__ import annotations
 
-import abc
 import asyncio
 import functools
-import hashlib
-import hmac
-import importlib
-import sqlite3
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import grpc
-from google.protobuf.message import DecodeError
 
-from connectors.sdk._schema import Schema
+from connectors.sdk._join_grants import check_join_spec, join_problems, sum_grant
+from connectors.sdk._join_pipeline import (POOL_THRESHOLD, WINDOW, blind, hash_and_blind,
+                                           hmac_packed, pipelined)
+from connectors.sdk._join_set import InMemoryJoinSet, JoinSet, SqliteJoinSet, open_join_set
+from connectors.sdk._join_wire import (BYTES_CHUNK, CHANNEL_OPTIONS, CHUNK_ITEMS,
+                                       MAX_CHUNK_ITEMS, MAX_JOIN_ITEMS, MAX_JOIN_MESSAGE,
+                                       MODE_OF, MODES, OUTPUT_OF, OUTPUTS, POINT, byte_chunks,
+                                       chunk_of, item_bytes, split, stream_rpc)
 from connectors.sdk._spec import SpecVerifier
-from gateway.errors import FailedPrecondition, GatewayError, InvalidArgument, FieldViolation
-from gateway.errors import NotFound, PermissionDenied
-from gateway.logs import bind_request_id, get_logger
+from gateway.errors import FailedPrecondition, FieldViolation, InvalidArgument
+from gateway.logs import get_logger
 from gateway.pb.pgw.v1 import connector_pb2, join_pb2, join_pb2_grpc
-from gateway.policy import Agreement, PolicySet, check_spec_against
-from gateway.privacy import (
-    KeyedJob,
-    PrivacyError,
-    PsiKey,
-    PsiPool,
-    PublicContext,
-    Scheme,
-    encrypt_column,
-    hash_to_point,
-    shuffle,
-)
-from gateway.status import new_request_id, to_status
+from gateway.policy import Agreement, PolicySet
+from gateway.privacy import (KeyedJob, PrivacyError, PsiKey, PsiPool, PublicContext, Scheme,
+                             encrypt_column, shuffle)
+
+# The public names of the join parts, importable from here as before the split.
+__all__ = [
+    "BYTES_CHUNK", "CHANNEL_OPTIONS", "CHUNK_ITEMS", "InMemoryJoinSet", "JoinSet",
+    "MAX_CHUNK_ITEMS", "MAX_JOIN_ITEMS", "MAX_JOIN_MESSAGE", "MODES", "MODE_OF", "OUTPUTS",
+    "OUTPUT_OF", "POINT", "POOL_THRESHOLD", "PartnerJoinService", "SqliteJoinSet", "WINDOW",
+    "blind", "byte_chunks", "check_join_spec", "chunk_of", "hash_and_blind", "hmac_packed",
+    "item_bytes", "join_problems", "open_join_set", "pipelined", "split", "stream_rpc",
+    "sum_grant",
+]
 
 log = get_logger("pgw.join")
 
-POINT = 32
-#: Points per chunk on the wire by default (512 KiB) and at most (2 MiB).
-CHUNK_ITEMS = 16384
-MAX_CHUNK_ITEMS = 65536
-#: Byte strings (HE material, ciphertexts) travel in pieces of at most this size.
-BYTES_CHUNK = 1 << 20
-#: gRPC message ceiling for join streams, both directions, all three parties.
-MAX_JOIN_MESSAGE = 4 * 1024 * 1024
-#: Hard ceiling on either set in one job, whatever an agreement says.
-MAX_JOIN_ITEMS = 1 << 22
-#: Below this much work (points to blind or HMAC), a job runs in a thread, not the pool.
-POOL_THRESHOLD = 8192
-#: Chunks a party keeps in flight in its pool (bounded memory, always some queued work).
-WINDOW = 4
-CHANNEL_OPTIONS = [("grpc.max_receive_message_length", MAX_JOIN_MESSAGE),
-                   ("grpc.max_send_message_length", MAX_JOIN_MESSAGE)]
-
-MODES = {join_pb2.JOIN_MODE_ECDH_PSI: "ecdh-psi", join_pb2.JOIN_MODE_KEYED_HASH: "keyed-hash"}
-OUTPUTS = {join_pb2.JOIN_OUTPUT_MEMBERSHIP: "membership",
-           join_pb2.JOIN_OUTPUT_CARDINALITY: "cardinality",
-           join_pb2.JOIN_OUTPUT_INTERSECTION_SUM: "intersection-sum"}
-MODE_OF = {v: k for k, v in MODES.items()}
-OUTPUT_OF = {v: k for k, v in OUTPUTS.items()}
-
-
-# ---------------------------------------------------------------------------- wire helpers
-
-def split(packed: bytes, size: int = POINT) -> list[bytes]:
-    """Concatenated fixed-size values -> list (raises PrivacyError on a ragged length)."""
-    if len(packed) % size:
-        raise PrivacyError(f"packed points: got {len(packed)} bytes, want a multiple of {size}")
-    return [packed[i:i + size] for i in range(0, len(packed), size)]
-
-
-def chunk_of(offset: int, values: Sequence[bytes]) -> join_pb2.PointChunk:
-    return join_pb2.PointChunk(offset=offset, packed=b"".join(values))
-
-
-def byte_chunks(data: bytes) -> list[join_pb2.BytesChunk]:
-    """``data`` cut into :data:`BYTES_CHUNK` pieces, the last one flagged."""
-    pieces = [data[i:i + BYTES_CHUNK] for i in range(0, len(data), BYTES_CHUNK)] or [b""]
-    return [join_pb2.BytesChunk(data=p, last=i == len(pieces) - 1) for i, p in enumerate(pieces)]
-
-
-def item_bytes(person_id: str) -> bytes:
-    """What both sides hash or HMAC for a (normalised) person id."""
-    return person_id.encode("ascii")
-
-
-def hmac_packed(key: bytes, items: Sequence[bytes]) -> bytes:
-    """Pool worker: concatenated HMAC-SHA256 tags of ``items`` under ``key``."""
-    base = hmac.new(key, digestmod=hashlib.sha256)
-    out = []
-    for item in items:
-        mac = base.copy()
-        mac.update(item)
-        out.append(mac.digest())
-    return b"".join(out)
-
-
-def hash_and_blind(key: PsiKey, items: Sequence[bytes], pool: PsiPool | None) -> list[bytes]:
-    """H(item)^key for ``items`` (run in a thread: hashing here, blinding on the pool)."""
-    return key.blind_many([hash_to_point(i) for i in items], pool=pool, chunk=max(1, len(items)))
-
-
-def blind(key: PsiKey, points: Sequence[bytes], pool: PsiPool | None) -> list[bytes]:
-    return key.blind_many(points, pool=pool, chunk=max(1, len(points)))
-
-
-async def pipelined(jobs: AsyncIterator[Callable[[], Any]] | Sequence[Callable[[], Any]],
-                    emit: Callable[[Any], Awaitable[None]], window: int = WINDOW) -> None:
-    """Run blocking jobs in threads, at most ``window`` at once, emitting results in order."""
-    pending: list[asyncio.Future[Any]] = []
-    try:
-        if isinstance(jobs, Sequence):
-            for job in jobs:
-                pending.append(asyncio.ensure_future(asyncio.to_thread(job)))
-                while len(pending) >= window:
-                    await emit(await pending.pop(0))
-        else:
-            async for job in jobs:
-                pending.append(asyncio.ensure_future(asyncio.to_thread(job)))
-                while len(pending) >= window or (pending and pending[0].done()):
-                    await emit(await pending.pop(0))
-        while pending:
-            await emit(await pending.pop(0))
-    finally:
-        for f in pending:
-            f.cancel()
-
-
-def stream_rpc(method: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
-    """The streaming twin of :func:`gateway.status.rpc`: request id, logging, error mapping.
-
-    The wrapped method takes ``(self, request_iterator, context, rid)`` and writes its answers
-    with ``context.write``. A :class:`GatewayError` becomes its status with ``google.rpc``
-    details; anything else a bare INTERNAL, never a stack trace.
-    """
-
-    @functools.wraps(method)
-    async def wrapper(self: Any, request_iterator: Any, context: grpc.aio.ServicerContext) -> None:
-        rid = new_request_id()
-        bind_request_id(rid)
-        started = time.perf_counter()
-        name = method.__name__
-        try:
-            await method(self, request_iterator, context, rid)
-        except GatewayError as err:
-            status = to_status(err)
-            log.info("rpc_refused", method=name, code=err.code.name, reason=err.reason,
-                     duration_ms=round((time.perf_counter() - started) * 1000, 2))
-            await context.abort(status.code, status.details, status.trailing_metadata)
-        except (grpc.aio.AbortError, asyncio.CancelledError, GeneratorExit):
-            raise
-        except Exception as exc:  # noqa: BLE001 - last line of defence: no stack trace outward
-            log.error("rpc_internal_error", method=name, exc_info=exc)
-            await context.abort(grpc.StatusCode.INTERNAL,
-                                f"internal error (request id {rid}); the operators have the log")
-        else:
-            log.debug("rpc_ok", method=name, code="OK",
-                      duration_ms=round((time.perf_counter() - started) * 1000, 2))
-
-    return wrapper
-
-
-# ---------------------------------------------------------------------------- grant checks
-
-def sum_grant(agreement: Agreement, value_field: str) -> tuple[str, int] | str:
-    """(field, min_k) of the aggregate grant usable for intersection-sum, or why not."""
-    usable = [g for g in agreement.fields if g.transform == "aggregate"
-              and "intersection-sum" in (g.param_dict.get("ops") or ())]
-    if value_field:
-        usable = [g for g in usable if g.field == value_field]
-    if len(usable) != 1:
-        what = f"field {value_field}" if value_field else "exactly one field"
-        return f"intersection-sum needs {what} granted as aggregate with op intersection-sum " \
-               f"by {agreement.label}"
-    return usable[0].field, int(usable[0].param_dict["min_k"])
-
-
-def join_problems(agreement: Agreement, mode: str, output: str) -> list[str]:
-    """Why the agreement's join grant does not cover (mode, output); empty if it does."""
-    grant = agreement.join
-    if grant is None:
-        return [f"{agreement.label} grants no private join"]
-    problems = []
-    if mode not in grant.modes:
-        problems.append(f"join mode {mode} not granted by {agreement.label} "
-                        f"(granted: {', '.join(grant.modes)})")
-    if output not in grant.outputs:
-        problems.append(f"join output {output} not granted by {agreement.label} "
-                        f"(granted: {', '.join(grant.outputs)})")
-    if mode == "keyed-hash" and output == "intersection-sum":
-        problems.append("intersection-sum needs mode ecdh-psi")
-    return problems
-
-
-# ---------------------------------------------------------------------------- partner's set
-
-class JoinSet(abc.ABC):
-    """The partner's people for joins: ids (and a value) of the rows matching ``where``."""
-
-    @abc.abstractmethod
-    async def members(self, where: Sequence[tuple[str, Any]],
-                      value_field: str | None) -> list[tuple[str, float]]:
-        """(person id, value or 0.0) for each distinct person whose row matches ``where``."""
-
-
-class InMemoryJoinSet(JoinSet):
-    """Rows in a dict: the unit-test seam."""
-
-    def __init__(self, rows: Mapping[str, Mapping[str, Any]]) -> None:
-        self._rows = {k: dict(v) for k, v in rows.items()}
-
-    async def members(self, where: Sequence[tuple[str, Any]],
-                      value_field: str | None) -> list[tuple[str, float]]:
-        return [(pid, float(row.get(value_field) or 0.0) if value_field else 0.0)
-                for pid, row in self._rows.items()
-                if all(row.get(k) == v for k, v in where)]
-
-
-class SqliteJoinSet(JoinSet):
-    """The partner's SQLite table, opened read-only, one parameterised query per job.
-
-    Column names come from the agreement (checked against the schema at load) and are checked
-    again here against the schema and the table, then quoted; values are bound parameters.
-    """
-
-    def __init__(self, db_path: str | Path, table: str, schema: Schema,
-                 key_column: str = "person_id") -> None:
-        self._uri = Path(db_path).resolve().as_uri() + "?mode=ro"
-        self._table, self._key, self._schema = table, key_column, schema
-        conn = sqlite3.connect(self._uri, uri=True)
-        try:
-            self._columns = {r[0] for r in conn.execute(
-                "SELECT name FROM pragma_table_info(?)", (table,))}
-        finally:
-            conn.close()
-        if key_column not in self._columns:
-            raise ValueError(f"table {table!r} lacks the key column {key_column!r}")
-
-    def _column(self, name: str) -> str:
-        if name not in self._schema.names or name not in self._columns:
-            raise PermissionDenied("join set names a column outside the catalogue",
-                                   reason=f"join column {name!r} not in schema or table")
-        return '"' + name.replace('"', '""') + '"'
-
-    def _read(self, where: Sequence[tuple[str, Any]], value_field: str | None
-              ) -> list[tuple[str, float]]:
-        cols = [self._column(k) for k, _ in where]
-        value = self._column(value_field) if value_field else "0.0"
-        sql = (f'SELECT "{self._key}", {value} FROM "{self._table}"'
-               + (" WHERE " + " AND ".join(f"{c} = ?" for c in cols) if cols else ""))
-        conn = sqlite3.connect(self._uri, uri=True)
-        try:
-            return [(pid, float(v or 0.0))
-                    for pid, v in conn.execute(sql, [v for _, v in where])]
-        finally:
-            conn.close()
-
-    async def members(self, where: Sequence[tuple[str, Any]],
-                      value_field: str | None) -> list[tuple[str, float]]:
-        return await asyncio.to_thread(self._read, where, value_field)
-
-
-def open_join_set(partner: str, db_path: str | Path, schema: Schema) -> SqliteJoinSet | None:
-    """The partner's join set over its SQLite database, or None when no table is known.
-
-    The table comes from the partner's plug-in (``table``) or its ``source.TABLE``.
-    """
-    table = None
-    try:
-        from connectors import registry
-
-        table = getattr(registry.plugin(partner), "table", None)  # type: ignore[attr-defined]
-    except (AttributeError, ValueError, ImportError):
-        pass
-    if table is None:
-        try:
-            module = importlib.import_module(f"connectors.{partner.replace('-', '_')}.source")
-            table = module.TABLE
-        except (ImportError, AttributeError):
-            return None
-    return SqliteJoinSet(db_path, table, schema)
-
-
-# ---------------------------------------------------------------------------- the service
 
 class PartnerJoinService(join_pb2_grpc.PartnerJoinServiceServicer):
     """One partner's join endpoint; the pool is started on the first job and reused."""
@@ -330,46 +84,7 @@ class PartnerJoinService(join_pb2_grpc.PartnerJoinServiceServicer):
 
     def _check(self, spec: connector_pb2.ReleaseSpec) -> tuple[Agreement, join_pb2.JoinParams,
                                                                   str | None, int]:
-        if spec.operation != "join":
-            raise PermissionDenied("this endpoint takes join specs only",
-                                   reason=f"spec for operation {spec.operation!r} sent to join")
-        if spec.partner != self.partner:
-            raise PermissionDenied("spec is for another partner", reason="spec partner mismatch")
-        params = join_pb2.JoinParams()
-        try:
-            params.ParseFromString(spec.operation_spec)
-        except DecodeError:
-            raise PermissionDenied("join parameters unreadable",
-                                   reason="operation_spec does not parse") from None
-        try:
-            agreement = self.policies.agreement(spec.agreement.id)
-        except NotFound:
-            raise PermissionDenied("no such agreement at this partner",
-                                   reason="spec names an agreement unknown here") from None
-        mode, output = MODES.get(params.mode, "?"), OUTPUTS.get(params.output, "?")
-        problems = check_spec_against(
-            agreement, org=spec.requester_org, purpose=spec.purpose, fields={},
-            today=self._today(), content_hash=spec.agreement.content_hash,
-            subject_count=params.requester_count)
-        if agreement.partner != self.partner or agreement.version != spec.agreement.version:
-            problems.append("agreement differs from this partner's copy")
-        problems += join_problems(agreement, mode, output)
-        value_field, min_k = None, 0
-        if output == "intersection-sum" and not problems:
-            found = sum_grant(agreement, params.value_field)
-            if isinstance(found, str):
-                problems.append(found)
-            else:
-                value_field, min_k = found
-                if params.min_count < min_k:
-                    problems.append(f"min_count: got {params.min_count}, want at least {min_k}")
-        if not 1 <= params.requester_count <= MAX_JOIN_ITEMS:
-            problems.append(f"requester_count: got {params.requester_count}, "
-                            f"want 1..{MAX_JOIN_ITEMS}")
-        if problems:
-            raise PermissionDenied("join spec is wider than the agreement",
-                                   reason="; ".join(problems))
-        return agreement, params, value_field, min_k
+        return check_join_spec(spec, self.partner, self.policies, self._today)
 
     @stream_rpc
     async def PartnerJoin(self, request_iterator: AsyncIterator[join_pb2.PartnerJoinRequest],

@@ -8,23 +8,21 @@ and cosignatures, and canonical :class:`AuditEntry` encoding.
 
 from __future__ import annotations
 
-from ._checkpoint import (
+from ._checkpoint import Checkpoint, cosign, verify_cosignatures
+from ._entry import AgreementRef, AuditEntry, format_time, subject_pseudonym
+from ._hasher import HASHER_NAMES, Hasher, get_hasher
+from ._note import (
     SIG_TYPE_COSIGNATURE_V1,
     SIG_TYPE_ED25519,
-    Checkpoint,
     NoteError,
     NoteSignature,
     NoteSigner,
     NoteVerifier,
     SignedNote,
-    cosign,
     key_hash,
     open_note,
     sign_note,
-    verify_cosignatures,
 )
-from ._entry import AgreementRef, AuditEntry, format_time, subject_pseudonym
-from ._hasher import HASHER_NAMES, Hasher, get_hasher
 from ._proof import NodeSource, subtree_root
 from ._tree import MerkleTree
 from ._verify import (

@@ -23,8 +23,9 @@ import asyncio
 from collections import deque
 from dataclasses import dataclass
 
-from gateway.audit._checkpoint import Checkpoint, NoteSigner, sign_note
+from gateway.audit._checkpoint import Checkpoint
 from gateway.audit._hasher import Hasher, get_hasher
+from gateway.audit._note import NoteSigner, sign_note
 from gateway.audit._store import AuditStore, iter_entries, open_store
 from gateway.audit._tree import MerkleTree
 from gateway.errors import AuditUnavailable

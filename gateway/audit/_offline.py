@@ -14,15 +14,10 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from gateway.audit._checkpoint import (
-    Checkpoint,
-    NoteError,
-    NoteVerifier,
-    open_note,
-    verify_cosignatures,
-)
+from gateway.audit._checkpoint import Checkpoint, verify_cosignatures
 from gateway.audit._entry import AuditEntry
 from gateway.audit._hasher import get_hasher
+from gateway.audit._note import NoteError, NoteVerifier, open_note
 from gateway.audit._store import AuditStore
 from gateway.audit._tree import MerkleTree
 

@@ -6,93 +6,26 @@ public HE material. Ids are validated (GB 11643-1999) before anything is blinded
 the item's position, never the id. Large sets are blinded in a spawned :class:`PsiPool` and
 streamed in chunks while the partner works on earlier ones; ``progress(stage, done, total)``
 reports each stage.
+
+Id checks live in ``_join_items`` and the per-job protocol in ``_join_run``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import datetime
-import functools
-import re
-from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 
 import grpc
 
-from connectors.sdk._join import (
-    CHANNEL_OPTIONS,
-    CHUNK_ITEMS,
-    MODE_OF,
-    OUTPUT_OF,
-    blind,
-    byte_chunks,
-    chunk_of,
-    hash_and_blind,
-    hmac_packed,
-    item_bytes,
-    pipelined,
-    split,
-)
-from gateway.pb.pgw.v1 import common_pb2, join_pb2, join_pb2_grpc
-from gateway.privacy import HeKeys, KeyedJob, PsiKey, PsiPool, decrypt_vector
-from gateway.validate import normalize_person_id
+from connectors.sdk._join_wire import CHANNEL_OPTIONS, MODE_OF, OUTPUT_OF
+from gateway.client._join_items import check_items
+from gateway.client._join_run import JoinResult, Progress, _Run
+from gateway.pb.pgw.v1 import join_pb2_grpc
+from gateway.privacy import PsiPool
 
-Progress = Callable[[str, int, int], None]
 #: Below this many items per side, blinding runs in a thread instead of the process pool.
 POOL_THRESHOLD = 8192
-
-
-@dataclass(frozen=True)
-class JoinResult:
-    """What the requester learns. ``membership`` follows the order of the items given."""
-
-    mode: str
-    output: str
-    job_id: str
-    requester_count: int
-    partner_count: int
-    membership: list[bool] | None
-    match_count: int | None
-    total: float | None
-    receipt: common_pb2.AuditReceipt
-
-
-def check_items(items: Sequence[str]) -> list[str]:
-    """Normalised ids; ``ValueError("items[i]: reason")`` for the first bad one (no id).
-
-    A fast path (shape, cached birth date, ISO 7064 MOD 11-2 through one base-13 parse:
-    13 = 2 mod 11, so the weights 2^k mod 11 come for free) accepts good ids at about
-    0.5 us each; anything it rejects is re-checked by :func:`normalize_person_id` for the reason.
-    """
-    out = []
-    dates: dict[str, bool] = {}
-    shape, check = _SHAPE.fullmatch, "10X98765432"
-    for i, raw in enumerate(items):
-        if isinstance(raw, str) and shape(raw):
-            ok = dates.get(raw[6:14])
-            if ok is None:
-                ok = dates[raw[6:14]] = _birth_ok(raw[6:14])
-            last = raw[17].upper()
-            if ok and check[(2 * int(raw[:17], 13)) % 11] == last:
-                out.append(raw if last == raw[17] else raw[:17] + last)
-                continue
-        try:
-            out.append(normalize_person_id(raw))
-        except ValueError as exc:
-            raise ValueError(f"items[{i}]: not a GB 11643-1999 id ({exc})") from None
-    return out
-
-
-_SHAPE = re.compile(r"[0-9]{17}[0-9Xx]")
-
-
-def _birth_ok(yyyymmdd: str) -> bool:
-    try:
-        birth = datetime.date(int(yyyymmdd[:4]), int(yyyymmdd[4:6]), int(yyyymmdd[6:]))
-    except ValueError:
-        return False
-    return datetime.date(1900, 1, 1) <= birth <= datetime.date.today()
 
 
 class JoinClient:
@@ -151,188 +84,3 @@ def dataclass_replace(result: JoinResult, **changes: Any) -> JoinResult:
     import dataclasses
 
     return dataclasses.replace(result, **changes)
-
-
-class _Run:
-    """One job on the requester side: the call, its single reader and serialised writers."""
-
-    def __init__(self, client: JoinClient, partner: str, purpose: str, mode: str, output: str,
-                 ids: list[str], value_field: str, progress: Progress) -> None:
-        self.client, self.partner, self.purpose = client, partner, purpose
-        self.mode, self.output, self.ids, self.value_field = mode, output, ids, value_field
-        self.progress = progress
-        self.call: Any = None
-        self.lock = asyncio.Lock()
-
-    async def write(self, message: join_pb2.JoinRequest) -> None:
-        async with self.lock:
-            await self.call.write(message)
-
-    async def read(self) -> join_pb2.JoinResponse:
-        msg = await self.call.read()
-        if msg is grpc.aio.EOF:
-            raise RuntimeError("the gateway ended the join without a result")
-        return msg  # type: ignore[no-any-return]
-
-    async def _accepted(self) -> join_pb2.JoinAccepted:
-        while True:
-            msg = await self.read()
-            if msg.WhichOneof("kind") == "accepted":
-                return msg.accepted  # type: ignore[no-any-return]
-
-    async def go(self) -> JoinResult:
-        c = self.client
-        self.call = c._stub.Join(metadata=c._metadata, timeout=c._timeout)
-        start = join_pb2.JoinStart(purpose=self.purpose, partner=self.partner,
-                                   mode=MODE_OF[self.mode], output=OUTPUT_OF[self.output],
-                                   requester_count=len(self.ids), value_field=self.value_field)
-        try:
-            if self.mode == "keyed-hash":
-                return await self._keyed(start)
-            return await self._psi(start)
-        finally:
-            self.call.cancel()
-
-    def _result(self, accepted: join_pb2.JoinAccepted, result: join_pb2.JoinResult, *,
-                membership: list[bool] | None = None, total: float | None = None) -> JoinResult:
-        count = None if self.output == "membership" and self.mode == "ecdh-psi" \
-            else int(result.match_count)
-        if membership is not None:
-            count = sum(membership)
-        return JoinResult(self.mode, self.output, accepted.job_id, len(self.ids),
-                          int(accepted.partner_count), membership, count, total, result.receipt)
-
-    # ------------------------------------------------------------------ keyed-hash
-
-    async def _keyed(self, start: join_pb2.JoinStart) -> JoinResult:
-        job, public = KeyedJob.start()
-        start.keyed_public_key = public
-        await self.call.write(join_pb2.JoinRequest(start=start))
-        accepted = await self._accepted()
-        key = job.derive(accepted.keyed_public_key)
-        pool = self.client._pool_for(len(self.ids))
-        items = [item_bytes(i) for i in self.ids]
-        step = accepted.chunk_items or CHUNK_ITEMS
-        sent = [0]
-
-        def mac(chunk: list[bytes]) -> bytes:
-            return pool._submit(hmac_packed, key, chunk).result() if pool else \
-                hmac_packed(key, chunk)
-
-        async def emit(packed: bytes) -> None:
-            await self.write(join_pb2.JoinRequest(items=join_pb2.PointChunk(
-                offset=sent[0], packed=packed)))
-            sent[0] += len(packed) // 32
-            self.progress("hmac", sent[0], len(items))
-
-        async def writer() -> None:
-            await pipelined([functools.partial(mac, items[i:i + step])
-                             for i in range(0, len(items), step)], emit)
-            await self.write(join_pb2.JoinRequest(end=join_pb2.ItemsEnd()))
-
-        task = asyncio.ensure_future(writer())
-        flags = bytearray()
-        try:
-            while True:
-                msg = await self.read()
-                kind = msg.WhichOneof("kind")
-                if kind == "membership":
-                    flags += msg.membership.packed
-                elif kind == "progress":
-                    self.progress(msg.progress.stage, msg.progress.done, msg.progress.total)
-                elif kind == "result":
-                    await task
-                    membership = [b == 1 for b in flags] if self.output == "membership" else None
-                    return self._result(accepted, msg.result, membership=membership)
-        finally:
-            task.cancel()
-
-    # ------------------------------------------------------------------ ecdh-psi
-
-    async def _psi(self, start: join_pb2.JoinStart) -> JoinResult:
-        keys = None
-        if self.output == "intersection-sum":
-            keys = await asyncio.to_thread(HeKeys.ckks)
-            start.he_public = keys.public_material()
-            sum_material = await asyncio.to_thread(keys.galois_for_sum)
-        await self.call.write(join_pb2.JoinRequest(start=start))
-        if keys is not None:
-            for piece in byte_chunks(sum_material):
-                await self.call.write(join_pb2.JoinRequest(he_sum=piece))
-        accepted = await self._accepted()
-        n, m = len(self.ids), int(accepted.partner_count)
-        key = PsiKey.generate()  # fresh a for this job only
-        pool = self.client._pool_for(max(n, m))
-        step = accepted.chunk_items or CHUNK_ITEMS
-        items = [item_bytes(i) for i in self.ids]
-        sent = [0]
-
-        async def emit_items(points: list[bytes]) -> None:
-            await self.write(join_pb2.JoinRequest(items=chunk_of(sent[0], points)))
-            sent[0] += len(points)
-            self.progress("blind", sent[0], n)
-
-        items_sent = asyncio.Event()  # re-blinded points may only follow the items' end
-
-        async def writer() -> None:
-            await pipelined([functools.partial(hash_and_blind, key, items[i:i + step], pool)
-                             for i in range(0, n, step)], emit_items)
-            await self.write(join_pb2.JoinRequest(end=join_pb2.ItemsEnd()))
-            items_sent.set()
-
-        queue: asyncio.Queue[list[bytes]] = asyncio.Queue()
-        theirs: set[bytes] = set()
-        reblinded = [0]
-        matched = self.output != "membership"
-
-        async def jobs() -> AsyncIterator[Callable[[], Any]]:
-            got = 0
-            while got < m:
-                points = await queue.get()
-                got += len(points)
-                yield functools.partial(blind, key, points, pool)
-
-        async def emit_reblinded(points: list[bytes]) -> None:
-            if matched:
-                await items_sent.wait()
-                await self.write(join_pb2.JoinRequest(reblinded=chunk_of(reblinded[0], points)))
-            else:
-                theirs.update(points)
-            reblinded[0] += len(points)
-            self.progress("reblind", reblinded[0], m)
-
-        async def reblinder() -> None:
-            await pipelined(jobs(), emit_reblinded)
-            if matched:
-                await items_sent.wait()
-                await self.write(join_pb2.JoinRequest(end=join_pb2.ItemsEnd()))
-
-        tasks = [asyncio.ensure_future(writer()), asyncio.ensure_future(reblinder())]
-        double: list[bytes] = []
-        try:
-            while True:
-                msg = await self.read()
-                kind = msg.WhichOneof("kind")
-                if kind == "double_blinded":
-                    double.append(msg.double_blinded.packed)
-                    self.progress("partner-blind", sum(len(d) for d in double) // 32, n)
-                elif kind == "partner_points":
-                    queue.put_nowait(split(msg.partner_points.packed))
-                elif kind == "progress":
-                    self.progress(msg.progress.stage, msg.progress.done, msg.progress.total)
-                elif kind == "result":
-                    await asyncio.gather(*tasks)
-                    break
-        finally:
-            for t in tasks:
-                t.cancel()
-        if self.output == "membership":
-            flags = [p in theirs for p in split(b"".join(double))]
-            if len(flags) != n:
-                raise RuntimeError(f"double-blinded points: got {len(flags)}, want {n}")
-            return self._result(accepted, msg.result, membership=flags)
-        total = None
-        if keys is not None:
-            total = (await asyncio.to_thread(decrypt_vector, keys, [msg.result.encrypted_sum],
-                                             1))[0]
-        return self._result(accepted, msg.result, total=total)

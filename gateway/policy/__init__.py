@@ -21,12 +21,8 @@ from gateway.policy._loader import (
 )
 from gateway.policy._model import ROLES, Agreement, FieldGrant, Limits, Purpose
 from gateway.policy._models import ApprovedModel, ModelInput, load_models
-from gateway.policy._registry import (
-    AdminAudit,
-    AdminEvent,
-    AgreementRecord,
-    AgreementRegistry,
-)
+from gateway.policy._registry import AgreementRegistry
+from gateway.policy._registry_types import AdminAudit, AdminEvent, AgreementRecord
 
 __all__ = [
     "AdminAudit",

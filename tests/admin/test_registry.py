@@ -19,7 +19,7 @@ from gateway.errors import (
     PermissionDenied,
 )
 from gateway.policy import AdminEvent, AgreementRegistry
-from gateway.policy._registry import AlreadyApproved
+from gateway.policy._registry_types import AlreadyApproved
 
 T = TypeVar("T")
 BANK_V2 = (Path(__file__).resolve().parents[2] / "policies" / "agreements" /

@@ -16,10 +16,11 @@ from typing import Any
 
 import pytest
 
-from gateway.audit._checkpoint import Checkpoint, NoteSigner, open_note
+from gateway.audit._checkpoint import Checkpoint
 from gateway.audit._entry import AuditEntry
 from gateway.audit._hasher import get_hasher
 from gateway.audit._log import AppendResult, AuditLog
+from gateway.audit._note import NoteSigner, open_note
 from gateway.audit._store import open_store
 from gateway.audit._verify import verify_consistency, verify_inclusion
 from gateway.errors import AuditUnavailable, ConfigError

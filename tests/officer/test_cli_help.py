@@ -10,7 +10,7 @@ from pgw_officer_harness import cli
 
 REMOTE = ["--config", "--token", "--org", "--role", "--as", "--gateway"]
 ACTIONS = {
-    "verify": ["--config", "--since", "CHECKPOINT_FILE", "first bad index"],
+    "verify": ["--config", "--since", "pgw audit export", "first bad index"],
     "verify-receipt": ["--config", "FILE", "inclusion proof"],
     "checkpoint": [*REMOTE, "--save"],
     "search": [*REMOTE, "--requester-org", "--purpose", "--partner", "--decision", "--from",

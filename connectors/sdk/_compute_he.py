@@ -1,0 +1,88 @@
+"""CKKS work for the connector, and the encodings both sides of compute agree on.
+
+* encryption off the event loop: small jobs in one worker thread with a context loaded there,
+  large ones in the process-wide spawn :class:`HePool` (TenSEAL objects are not thread-safe);
+* the digests a signed ``EncryptSpec`` / ``AggregateSpec`` binds (subjects, public context);
+* the presence bitmap an ``EncryptSummary`` carries (whether a partner holds each subject).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import math
+import threading
+from collections.abc import AsyncIterator, Sequence
+
+import numpy as np
+
+from gateway.privacy import SLOTS, HePool, PublicContext, encrypt_column
+
+#: Ciphertexts per pool task (16,384 values): large enough to amortise the hand-off.
+BATCH = 4
+#: Jobs of at most this many ciphertexts run in a thread, without waking the process pool.
+INLINE_CHUNKS = 2
+
+_pool: HePool | None = None
+_pool_lock = threading.Lock()
+
+
+def shared_pool() -> HePool:
+    """The process-wide HE worker pool (spawned on first use, shared by all services here)."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = HePool()
+        return _pool
+
+
+def subjects_digest(subjects: Sequence[str]) -> bytes:
+    """SHA-256 over the subjects in order, each followed by a newline (EncryptSpec)."""
+    h = hashlib.sha256()
+    for s in subjects:
+        h.update(s.encode())
+        h.update(b"\n")
+    return h.digest()
+
+
+def context_digest(material: bytes) -> bytes:
+    return hashlib.sha256(material).digest()
+
+
+def pack_presence(found: Sequence[bool]) -> bytes:
+    """Bit i set when subject i is held (least significant bit first)."""
+    return bytes(np.packbits(np.asarray(found, dtype=bool), bitorder="little").tobytes())
+
+
+def unpack_presence(data: bytes, n: int) -> list[bool]:
+    bits = np.unpackbits(np.frombuffer(data, dtype=np.uint8), bitorder="little")
+    if len(bits) < n or len(data) != math.ceil(n / 8):
+        raise ValueError(f"presence bitmap: got {len(data)} bytes, want {math.ceil(n / 8)}")
+    return [bool(b) for b in bits[:n]]
+
+
+def encrypt_inline(material: bytes, values: list[float], chunk: int) -> list[bytes]:
+    """CKKS ciphertexts of ``values``; call in a worker thread (loads a context of its own)."""
+    return encrypt_column(PublicContext.load(material), values, chunk=chunk)
+
+
+async def encrypt_chunks(ctx: PublicContext, values: list[float], *, chunk: int = SLOTS,
+                         pool: HePool | None = None) -> AsyncIterator[bytes]:
+    """CKKS ciphertexts of ``values`` in order, ``chunk`` values each, as they are ready."""
+    chunks = max(1, math.ceil(len(values) / chunk))
+    if chunks <= INLINE_CHUNKS and pool is None:
+        for data in await asyncio.to_thread(encrypt_inline, ctx.material, values, chunk):
+            yield data
+        return
+    pool = pool or shared_pool()
+    step = BATCH * chunk
+    futures = [asyncio.wrap_future(pool.submit(encrypt_column, ctx, values[i:i + step],
+                                               chunk=chunk))
+               for i in range(0, len(values), step)]
+    try:
+        for future in futures:
+            for data in await future:
+                yield data
+    finally:
+        for future in futures:
+            future.cancel()

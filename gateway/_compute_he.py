@@ -1,0 +1,104 @@
+"""HE evaluation for the linear score: stream each input's ciphertexts from its partner and add
+``bias + sum(w * x)`` batch by batch as they arrive (this process holds no secret key).
+
+TenSEAL objects are not thread-safe: small jobs run in one thread with a context loaded there,
+large ones in a :class:`HePool` whose workers each load their own context.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+
+import grpc
+
+from connectors.sdk._compute_he import shared_pool
+from gateway._compute_partners import PartnerCompute, convert, encrypt_requests
+from gateway.errors import UpstreamViolation
+from gateway.pb.pgw.v1 import connector_pb2
+from gateway.policy import ApprovedModel
+from gateway.privacy import SLOTS, HePool, PrivacyError, PublicContext, weighted_sum
+
+#: Ciphertexts per weighted-sum task in the pool; smaller jobs run in one thread.
+BATCH = 4
+INLINE_CHUNKS = 2
+
+
+def _ws_inline(material: bytes, columns: list[list[bytes]], weights: list[float], bias: float,
+               count: int) -> list[bytes]:
+    # One thread, one context of its own (TenSEAL objects are not thread-safe).
+    return weighted_sum(PublicContext.load(material), columns, weights, bias, count=count)
+
+
+async def evaluate_linear(partners: PartnerCompute, own_pool: HePool | None,
+                          model: ApprovedModel, ctx: PublicContext, subjects: list[str],
+                          signed: list[connector_pb2.SignedReleaseSpec], remaining: float
+                          ) -> tuple[list[tuple[str, bytes]], list[bytes]]:
+    """Stream each input from its partner and add the weighted ciphertexts as they come."""
+    n, chunks = len(subjects), math.ceil(len(subjects) / SLOTS)
+    columns: list[list[bytes]] = [[] for _ in model.inputs]
+    presence: list[tuple[str, bytes]] = [("", b"")] * len(model.inputs)
+    ready = asyncio.Condition()
+
+    async def read(i: int) -> None:
+        partner = model.inputs[i].partner
+        call = partners.stub(partner).Encrypt(
+            encrypt_requests(signed[i], ctx.material, subjects), timeout=remaining)
+        try:
+            async for message in call:
+                if message.HasField("summary"):
+                    s = message.summary
+                    if (s.count != n or s.ciphertexts != chunks
+                            or len(s.found) != math.ceil(n / 8) or presence[i][0]):
+                        raise UpstreamViolation(f"{partner} summary malformed",
+                                                reason=f"{partner} encrypt summary shape")
+                    presence[i] = (partner, s.found)
+                elif (not presence[i][0] or message.chunk.index != len(columns[i])
+                      or len(columns[i]) >= chunks):
+                    raise UpstreamViolation(f"{partner} chunk out of order",
+                                            reason=f"{partner} encrypt chunk order")
+                else:
+                    columns[i].append(message.chunk.ciphertext)
+                    async with ready:
+                        ready.notify_all()
+        except grpc.aio.AioRpcError as err:
+            raise convert(partner, err) from None
+        if len(columns[i]) != chunks:
+            raise UpstreamViolation(f"{partner} answered too few ciphertexts",
+                                    reason=f"{partner} encrypt chunk count")
+
+    readers = [asyncio.ensure_future(read(i)) for i in range(len(model.inputs))]
+    weights = [i.weight for i in model.inputs]
+    small = chunks <= INLINE_CHUNKS and own_pool is None
+    pool = None if small else (own_pool or shared_pool())
+    jobs: list[asyncio.Future[list[bytes]]] = []
+    try:
+        for start in range(0, chunks, BATCH):
+            stop = min(start + BATCH, chunks)
+            async with ready:
+                while min(len(c) for c in columns) < stop:
+                    failed = [r for r in readers if r.done() and r.exception()]
+                    if failed:
+                        raise failed[0].exception()  # type: ignore[misc]
+                    try:
+                        await asyncio.wait_for(ready.wait(), 0.5)
+                    except TimeoutError:
+                        pass
+            part = [c[start:stop] for c in columns]
+            count = min(n, stop * SLOTS) - start * SLOTS
+            if pool is None:
+                jobs.append(asyncio.ensure_future(asyncio.to_thread(
+                    _ws_inline, ctx.material, part, weights, model.bias, count)))
+            else:
+                jobs.append(asyncio.wrap_future(pool.submit(
+                    weighted_sum, ctx, part, weights, model.bias, count=count)))
+        await asyncio.gather(*readers)
+        result = [data for job in jobs for data in await job]
+    except PrivacyError as err:
+        raise UpstreamViolation("a partner answered bytes that are not ciphertexts",
+                                reason=f"weighted sum: {err.reason}") from None
+    finally:
+        for task in [*readers, *jobs]:
+            task.cancel()
+        await asyncio.gather(*readers, *jobs, return_exceptions=True)
+    return presence, result

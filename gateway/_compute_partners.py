@@ -1,0 +1,72 @@
+"""Dispatch to partners for encrypted compute: channels to each connector's
+PartnerComputeService, the Encrypt request stream, and a connector's failure mapped into the
+pgw error tree."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import grpc
+
+from gateway.errors import DeadlineExceeded, FailedPrecondition, GatewayError, Unavailable
+from gateway.logs import get_logger
+from gateway.pb.pgw.v1 import compute_pb2, compute_pb2_grpc, connector_pb2
+
+log = get_logger("pgw.compute")
+MAX_MESSAGE = 16 * 1024 * 1024
+
+
+class PartnerCompute:
+    """Channels to the connectors' PartnerComputeService, opened lazily."""
+
+    def __init__(self, addresses: dict[str, str]) -> None:
+        self._addresses = dict(addresses)
+        self._stubs: dict[str, compute_pb2_grpc.PartnerComputeServiceStub] = {}
+        self._channels: list[grpc.aio.Channel] = []
+
+    @property
+    def partners(self) -> list[str]:
+        return sorted(self._addresses)
+
+    def stub(self, partner: str) -> compute_pb2_grpc.PartnerComputeServiceStub:
+        if partner not in self._stubs:
+            channel = grpc.aio.insecure_channel(
+                self._addresses[partner],
+                options=[("grpc.max_receive_message_length", MAX_MESSAGE),
+                         ("grpc.max_send_message_length", MAX_MESSAGE)])
+            self._channels.append(channel)
+            self._stubs[partner] = compute_pb2_grpc.PartnerComputeServiceStub(channel)
+        return self._stubs[partner]
+
+    async def aclose(self) -> None:
+        for channel in self._channels:
+            await channel.close()
+        self._channels.clear()
+        self._stubs.clear()
+
+
+def convert(partner: str, err: grpc.aio.AioRpcError) -> GatewayError:
+    """A connector's failure, in the pgw error tree (never the connector's text for refusals)."""
+    code = err.code()
+    log.warning("connector_compute_failed", partner=partner, code=code.name)
+    if code == grpc.StatusCode.FAILED_PRECONDITION:
+        return FailedPrecondition(f"partner {partner} refused: {err.details()}",
+                                  reason=f"{partner}: {err.details()}")
+    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+        return DeadlineExceeded(f"partner {partner} did not answer before the deadline")
+    if code in (grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.UNAUTHENTICATED,
+                grpc.StatusCode.INVALID_ARGUMENT):
+        return FailedPrecondition(f"partner {partner} refused the release spec",
+                                  reason=f"connector answered {code.name}")
+    return Unavailable(f"partner {partner} is unavailable; retry later",
+                       reason=f"connector answered {code.name}")
+
+
+async def encrypt_requests(signed: connector_pb2.SignedReleaseSpec, material: bytes,
+                           subjects: list[str]) -> AsyncIterator[compute_pb2.EncryptRequest]:
+    """The Encrypt stream to one partner: the signed spec and context, then the subjects."""
+    yield compute_pb2.EncryptRequest(start=compute_pb2.EncryptStart(
+        signed_spec=signed, public_context=material))
+    for i in range(0, len(subjects), 65536):
+        yield compute_pb2.EncryptRequest(subjects=compute_pb2.SubjectChunk(
+            subjects=subjects[i:i + 65536]))
