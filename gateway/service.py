@@ -106,15 +106,9 @@ class GatewayService(gateway_pb2_grpc.GatewayServiceServicer):
             raise
         specs = [self._spec(rid, principal, request.purpose, p, subjects)
                  for p in decision.partners]
-        # Once specs go out, partners release data to the hub: finish dispatch and audit
-        # even if the requester cancels, so every release is on the log.
-        task = asyncio.ensure_future(self._release(audit, specs, context.time_remaining()))
-        task.add_done_callback(_consume)
-        try:
-            return await asyncio.shield(task)
-        except asyncio.CancelledError:
-            task.cancel()   # stop the partners' work; _release still audits the dispatch
-            raise
+        # Once specs go out, partners release data to the hub: _release audits the dispatch
+        # even if the requester cancels (the partners' calls are cancelled with it).
+        return await self._release(audit, specs, context.time_remaining())
 
     async def _release(self, audit: dict[str, Any], specs: list[connector_pb2.ReleaseSpec],
                        remaining: float | None) -> gateway_pb2.QueryResponse:
@@ -185,12 +179,6 @@ class GatewayService(gateway_pb2_grpc.GatewayServiceServicer):
                 params_json=g.params_json)
                 for g in p.granted],
             issued_at_ms=now_ms, expires_at_ms=now_ms + int(self._ttl * 1000))
-
-
-def _consume(task: asyncio.Future[Any]) -> None:
-    """Retrieve a shielded task's outcome so an abandoned one never warns."""
-    if not task.cancelled():
-        task.exception()
 
 
 def _refusal(decision: RequestDecision) -> PermissionDenied:
