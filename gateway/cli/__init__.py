@@ -8,7 +8,17 @@ from __future__ import annotations
 import argparse
 import sys
 
-from gateway.cli import _admin, _audit, _client, _compute, _demo, _join, _serve, _setup
+from gateway.cli import (
+    _admin,
+    _audit,
+    _client,
+    _compute,
+    _demo,
+    _join,
+    _pki,
+    _serve,
+    _setup,
+)
 from gateway.cli._common import CliError, report_error
 
 EPILOG = """examples:
@@ -26,7 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
         "(minimum-necessary policies, encrypted compute, PSI, audit chain).",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (_demo, _setup, _serve, _client, _compute, _join, _audit, _admin):
+    for module in (_demo, _setup, _pki, _serve, _client, _compute, _join, _audit,
+                   _admin):
         module.register(sub)
     return parser
 

@@ -29,7 +29,6 @@ from gateway.cli._common import (
 from gateway.client import AggregateResult, ComputeClient, ScoreResult
 from gateway.config import Config
 
-ORG = "hpf-changzhou"
 
 
 def register(sub: Any) -> None:
@@ -149,15 +148,10 @@ def run_aggregate(args: argparse.Namespace) -> int:
 
 async def run_compute_scenarios(cfg: Config, address: str, say: Callable[[str], None]) -> None:
     """The demo's encrypted-compute part: 5 risk scores, a cohort mean, a refused small cohort."""
-    from connectors.datagen import load_person_ids
-    from gateway.auth import DevIssuer
+    from gateway.cli._scenario import applicants, hpf_token
 
-    issuer = DevIssuer.load(cfg.dev_issuer_dir, issuer=cfg.issuer, audience=cfg.audience)
-    token = issuer.issue(ORG, ["requester"], subject="risk-officer-03")
-    in_all = set(load_person_ids(cfg.connector("bank").database, 400))
-    in_all &= set(load_person_ids(cfg.connector("education").database, 400))
-    ids = [i for i in load_person_ids(cfg.connector("social-security").database, 400)
-           if i in in_all][:5]
+    token = hpf_token(cfg, "risk-officer-03")
+    ids = applicants(cfg)
     async with ComputeClient(address, token) as client:
         say("\n== 6. encrypted compute: loan risk score with the approved model hpf-loan-risk")
         say("   (bank income, social-security months and degree level are encrypted at each")

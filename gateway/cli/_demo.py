@@ -19,9 +19,9 @@ import grpc
 
 from gateway.cli._client import render_explain, render_query
 from gateway.cli._common import CliError, rpc_failure, table
+from gateway.cli._scenario import ORG, applicants, hpf_token
 from gateway.config import Config, load_config
 
-ORG = "hpf-changzhou"
 LOAN_FIELDS = [("social-security", "contribution_months"), ("social-security", "insured_status"),
                ("education", "highest_degree"), ("bank", "income_avg_12m"),
                ("bank", "overdue_flag")]
@@ -105,16 +105,10 @@ async def demo(workdir: Path, people: int, keep: bool = True) -> int:
 
 
 async def scenario(cfg: Config, address: str) -> None:
-    from connectors.datagen import load_person_ids
-    from gateway.auth import DevIssuer
     from gateway.client import GatewayClient
 
-    issuer = DevIssuer.load(cfg.dev_issuer_dir, issuer=cfg.issuer, audience=cfg.audience)
-    token = issuer.issue(ORG, ["requester"], subject="loan-officer-07")
-    in_all = set(load_person_ids(cfg.connector("bank").database, 400))
-    in_all &= set(load_person_ids(cfg.connector("education").database, 400))
-    ids = [i for i in load_person_ids(cfg.connector("social-security").database, 400)
-           if i in in_all][:5]
+    token = hpf_token(cfg, "loan-officer-07")
+    ids = applicants(cfg)
     async with GatewayClient(address, token) as client:
         say("\n== 3. loan eligibility: what the HPF centre learns about 5 applicants")
         say("   (booleans for contribution months >= 12 and currently insured; highest degree;")

@@ -160,10 +160,9 @@ async def run_join_scenario(cfg: Config, address: str, say: Callable[[str], None
     security's people currently contributing: membership (which of HPF's own claimants still
     contribute), then the count alone, then the sum of their contribution base.
     """
-    from gateway.auth import DevIssuer
+    from gateway.cli._scenario import hpf_token
 
-    issuer = DevIssuer.load(cfg.dev_issuer_dir, issuer=cfg.issuer, audience=cfg.audience)
-    token = issuer.issue("hpf-changzhou", ["requester"], subject="fraud-analyst-03")
+    token = hpf_token(cfg, "fraud-analyst-03")
     claimants = _claimants(cfg.connector("social-security").database)
     say("\n== 8. fraud cross-check: HPF's 200 unemployment-ground withdrawals against people "
         "currently contributing (private join; the gateway sees only blinded points)")

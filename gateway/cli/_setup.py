@@ -17,6 +17,9 @@ def register(sub: Any) -> None:
     p.add_argument("--workdir", type=Path, required=True, metavar="DIR")
     p.add_argument("--people", type=int, default=100_000, help="synthetic people (default 100000)")
     p.add_argument("--seed", type=int, default=20261125)
+    p.add_argument("--tls", action="store_true",
+                   help="mutual TLS between gateway and connectors: write [tls] and a "
+                   "development PKI (default: plaintext)")
     p.set_defaults(run=run_init)
 
     data = sub.add_parser("data", help="synthetic partner data").add_subparsers(
@@ -62,7 +65,8 @@ def _progress(partner: str, done: int, total: int) -> None:
 def run_init(args: argparse.Namespace) -> int:
     from gateway.workdir import init_workdir
 
-    config = init_workdir(args.workdir, people=args.people, seed=args.seed, progress=_progress)
+    config = init_workdir(args.workdir, people=args.people, seed=args.seed, tls=args.tls,
+                          progress=_progress)
     print(f"wrote {config}")
     return 0
 
