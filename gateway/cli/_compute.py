@@ -30,7 +30,6 @@ from gateway.client import AggregateResult, ComputeClient, ScoreResult
 from gateway.config import Config
 
 
-
 def register(sub: Any) -> None:
     p = sub.add_parser("compute", help="encrypted compute: loan risk scores, cohort statistics",
                        description="Compute on partners' data without seeing it: inputs are "
