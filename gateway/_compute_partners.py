@@ -19,8 +19,10 @@ MAX_MESSAGE = 16 * 1024 * 1024
 class PartnerCompute:
     """Channels to the connectors' PartnerComputeService, opened lazily."""
 
-    def __init__(self, addresses: dict[str, str]) -> None:
+    def __init__(self, addresses: dict[str, str], *,
+                 credentials: grpc.ChannelCredentials | None = None) -> None:
         self._addresses = dict(addresses)
+        self._credentials = credentials  # mutual TLS to the connectors; None: plaintext
         self._stubs: dict[str, compute_pb2_grpc.PartnerComputeServiceStub] = {}
         self._channels: list[grpc.aio.Channel] = []
 
@@ -30,10 +32,11 @@ class PartnerCompute:
 
     def stub(self, partner: str) -> compute_pb2_grpc.PartnerComputeServiceStub:
         if partner not in self._stubs:
-            channel = grpc.aio.insecure_channel(
-                self._addresses[partner],
-                options=[("grpc.max_receive_message_length", MAX_MESSAGE),
-                         ("grpc.max_send_message_length", MAX_MESSAGE)])
+            options = [("grpc.max_receive_message_length", MAX_MESSAGE),
+                       ("grpc.max_send_message_length", MAX_MESSAGE)]
+            channel = (grpc.aio.insecure_channel(self._addresses[partner], options=options)
+                       if self._credentials is None else grpc.aio.secure_channel(
+                           self._addresses[partner], self._credentials, options=options))
             self._channels.append(channel)
             self._stubs[partner] = compute_pb2_grpc.PartnerComputeServiceStub(channel)
         return self._stubs[partner]

@@ -42,6 +42,19 @@ class ConnectorConfig:
     trusted_gateway_keys: tuple[Path, ...]
     policies: Path               # the partner's own copy of the agreements
     sql: dict[str, Any] = field(default_factory=dict)  # [connectors.NAME.sql], for SqlSource
+    tls_cert: Path | None = None  # its TLS server certificate and key, when [tls] is set
+    tls_key: Path | None = None
+
+
+@dataclass(frozen=True)
+class TlsConfig:
+    """``[tls]``: mutual TLS between gateway and connectors (``pgw pki init`` makes the files);
+    ``requester_tls`` also serves the public port over TLS with the gateway's certificate."""
+
+    ca: Path
+    gateway_cert: Path
+    gateway_key: Path
+    requester_tls: bool = False
 
 
 @dataclass(frozen=True)
@@ -69,6 +82,9 @@ class Config:
     data_seed: int
     data_people: int
     connectors: dict[str, ConnectorConfig] = field(default_factory=dict)
+    tls: TlsConfig | None = None  # None: plaintext everywhere (the default)
+    # [gateway] admin_listen: /metrics over HTTP there, gRPC reflection one port above; None: off
+    admin_listen: str | None = None
 
     def witness_name(self, partner: str) -> str:
         """The name a partner's witness signs cosignatures with."""
@@ -123,7 +139,7 @@ def load_config(path: Path | str | None = None) -> Config:
                           "`pgw init --workdir DIR` or `pgw demo --workdir DIR`") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    unknown = sorted(set(raw) - {"gateway", "auth", "audit", "data", "connectors"})
+    unknown = sorted(set(raw) - {"gateway", "auth", "audit", "data", "connectors", "tls"})
     if unknown:
         raise ConfigError(f"{path}: unknown section(s): {', '.join(unknown)}")
     gw = _Section(path, "gateway", raw.get("gateway", {}))
@@ -134,6 +150,7 @@ def load_config(path: Path | str | None = None) -> Config:
     if "://" not in dsn:
         dsn = "sqlite:///" + str(audit.path_of("dsn", "audit.db"))
     policies = gw.path_of("policies")
+    tls = _tls(path, raw["tls"]) if "tls" in raw else None
     cfg = Config(
         path=path,
         listen=gw.get("listen", str, "127.0.0.1:50051"),
@@ -157,15 +174,30 @@ def load_config(path: Path | str | None = None) -> Config:
         data_dir=data.path_of("dir", "data"),
         data_seed=data.get("seed", int, 20261125),
         data_people=data.get("people", int, 100_000),
-        connectors={name: _connector(path, name, section, policies)
+        connectors={name: _connector(path, name, section, policies, tls=tls is not None)
                     for name, section in raw.get("connectors", {}).items()},
+        tls=tls,
+        admin_listen=gw.get("admin_listen", str, None),
     )
     for section in (gw, auth, audit, data):
         section.finish()
     return cfg
 
 
-def _connector(path: Path, name: str, data: dict[str, Any], policies: Path) -> ConnectorConfig:
+def _tls(path: Path, data: Any) -> TlsConfig:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: [tls]: got {type(data).__name__}, want a table")
+    s = _Section(path, "tls", data)
+    tls = TlsConfig(ca=s.path_of("ca", "pki/ca.pem"),
+                    gateway_cert=s.path_of("gateway_cert", "pki/gateway.pem"),
+                    gateway_key=s.path_of("gateway_key", "pki/gateway.key"),
+                    requester_tls=s.get("requester_tls", bool, False))
+    s.finish()
+    return tls
+
+
+def _connector(path: Path, name: str, data: dict[str, Any], policies: Path, *,
+               tls: bool = False) -> ConnectorConfig:
     known = known_partners()
     if name not in known:
         raise ConfigError(f"{path}: [connectors.{name}]: unknown partner "
@@ -184,6 +216,9 @@ def _connector(path: Path, name: str, data: dict[str, Any], policies: Path) -> C
         trusted_gateway_keys=tuple((base / p).resolve() for p in trusted),
         policies=s.path_of("policies", str(policies)),
         sql=_sql(path, name, s.get("sql", dict, {})),
+        # with [tls]: pki/NAME.pem and pki/NAME.key unless given (as `pgw pki init` names them)
+        tls_cert=s.path_of("tls_cert", f"pki/{name}.pem") if tls else None,
+        tls_key=s.path_of("tls_key", f"pki/{name}.key") if tls else None,
     )
     s.finish()
     return cfg

@@ -19,6 +19,7 @@ from gateway.errors import (
     UpstreamViolation,
 )
 from gateway.logs import get_logger
+from gateway.metrics import CONNECTOR_CALL_SECONDS
 from gateway.pb.pgw.v1 import connector_pb2, connector_pb2_grpc
 
 log = get_logger("pgw.dispatch")
@@ -38,8 +39,10 @@ class Catalogue:
 class ConnectorClients:
     """A channel per partner, opened lazily; catalogues cached after the first Describe."""
 
-    def __init__(self, addresses: dict[str, str], *, timeout_s: float = 10.0) -> None:
+    def __init__(self, addresses: dict[str, str], *, timeout_s: float = 10.0,
+                 credentials: grpc.ChannelCredentials | None = None) -> None:
         self._addresses = dict(addresses)
+        self._credentials = credentials  # mutual TLS to the connectors; None: plaintext
         self._timeout = timeout_s
         self._channels: dict[str, grpc.aio.Channel] = {}
         self._stubs: dict[str, connector_pb2_grpc.ConnectorServiceStub] = {}
@@ -52,10 +55,11 @@ class ConnectorClients:
     def _stub(self, partner: str) -> connector_pb2_grpc.ConnectorServiceStub:
         stub = self._stubs.get(partner)
         if stub is None:
-            channel = grpc.aio.insecure_channel(
-                self._addresses[partner],
-                options=[("grpc.max_receive_message_length", MAX_MESSAGE),
-                         ("grpc.max_send_message_length", MAX_MESSAGE)])
+            options = [("grpc.max_receive_message_length", MAX_MESSAGE),
+                       ("grpc.max_send_message_length", MAX_MESSAGE)]
+            channel = (grpc.aio.insecure_channel(self._addresses[partner], options=options)
+                       if self._credentials is None else grpc.aio.secure_channel(
+                           self._addresses[partner], self._credentials, options=options))
             self._channels[partner] = channel
             stub = self._stubs[partner] = connector_pb2_grpc.ConnectorServiceStub(channel)
         return stub
@@ -66,8 +70,9 @@ class ConnectorClients:
     async def catalogue(self, partner: str) -> Catalogue:
         if partner not in self._catalogues:
             try:
-                response = await self._stub(partner).Describe(
-                    connector_pb2.DescribeRequest(), timeout=self._timeout)
+                with CONNECTOR_CALL_SECONDS.time(partner=partner, method="Describe"):
+                    response = await self._stub(partner).Describe(
+                        connector_pb2.DescribeRequest(), timeout=self._timeout)
             except grpc.aio.AioRpcError as err:
                 raise _convert(partner, err) from None
             if response is None:  # grpc.aio answers None for bytes it cannot decode
@@ -82,9 +87,10 @@ class ConnectorClients:
     async def fetch(self, partner: str, signed: connector_pb2.SignedReleaseSpec,
                     remaining: float | None) -> connector_pb2.FetchResponse:
         try:
-            answer = await self._stub(partner).Fetch(
-                connector_pb2.FetchRequest(signed_spec=signed),
-                timeout=self._timeout_for(remaining))
+            with CONNECTOR_CALL_SECONDS.time(partner=partner, method="Fetch"):
+                answer = await self._stub(partner).Fetch(
+                    connector_pb2.FetchRequest(signed_spec=signed),
+                    timeout=self._timeout_for(remaining))
         except grpc.aio.AioRpcError as err:
             raise _convert(partner, err) from None
         if answer is None:  # grpc.aio answers None (and logs) for bytes it cannot decode

@@ -59,8 +59,10 @@ class JoinService(join_pb2_grpc.JoinServiceServicer):
     def __init__(self, *, verifier: TokenVerifier, policies: Callable[[], PolicySet],
                  recorder: AuditRecorder, spec_key: Ed25519PrivateKey,
                  addresses: dict[str, str], spec_ttl_s: float = 30.0, timeout_s: float = 900.0,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 credentials: grpc.ChannelCredentials | None = None) -> None:
         self.verifier, self._policies, self.recorder = verifier, policies, recorder
+        self._credentials = credentials  # mutual TLS to the connectors; None: plaintext
         self._key, self._ttl, self._timeout, self._clock = spec_key, spec_ttl_s, timeout_s, clock
         self._addresses = dict(addresses)
         self._channels: dict[str, grpc.aio.Channel] = {}
@@ -81,8 +83,10 @@ class JoinService(join_pb2_grpc.JoinServiceServicer):
 
     def _stub(self, partner: str) -> join_pb2_grpc.PartnerJoinServiceStub:
         if partner not in self._channels:
-            self._channels[partner] = grpc.aio.insecure_channel(self._addresses[partner],
-                                                                options=CHANNEL_OPTIONS)
+            self._channels[partner] = (
+                grpc.aio.insecure_channel(self._addresses[partner], options=CHANNEL_OPTIONS)
+                if self._credentials is None else grpc.aio.secure_channel(
+                    self._addresses[partner], self._credentials, options=CHANNEL_OPTIONS))
         return join_pb2_grpc.PartnerJoinServiceStub(self._channels[partner])
 
     # ------------------------------------------------------------------ decision

@@ -19,6 +19,7 @@ from gateway.audit._log import AuditLog
 from gateway.auth import Principal
 from gateway.errors import AuditUnavailable, GatewayError
 from gateway.logs import get_logger
+from gateway.metrics import AUDIT_APPEND_SECONDS, DECISIONS, agreement_label
 from gateway.pb.pgw.v1 import common_pb2
 
 log = get_logger("pgw.audit")
@@ -53,13 +54,17 @@ class AuditRecorder:
             decision=decision, reason=reason, response_digest=digest)
         data = entry.encode()
         try:
-            result = await self.log.append(data)
+            with AUDIT_APPEND_SECONDS.time():
+                result = await self.log.append(data)
         except GatewayError:
             log.error("audit_append_failed", request_id=request_id)
             raise
         except Exception as exc:  # noqa: BLE001 - any store failure: fail closed
             log.error("audit_append_failed", request_id=request_id, exc_type=type(exc).__name__)
             raise AuditUnavailable("audit append failed", reason=type(exc).__name__) from None
+        # counted once the decision is durable; labels are kinds and agreement ids, never subjects
+        DECISIONS.inc(kind=kind, decision=decision,
+                      agreement=agreement_label([a.id for a in agreements]))
         proof = self.log.inclusion_proof(result.index, result.size)
         return common_pb2.AuditReceipt(
             leaf_index=result.index, tree_size=result.size, entry=data,

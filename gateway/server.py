@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -17,11 +18,14 @@ from gateway.admin_service import AdminService, admin_audit
 from gateway.audit import SIG_TYPE_COSIGNATURE_V1, NoteSigner, NoteVerifier
 from gateway.audit._log import AuditLog
 from gateway.auth import JwksKeySet, TokenVerifier
+from gateway import pki
 from gateway.config import Config
 from gateway.dispatch import ConnectorClients
 from gateway.join_service import JoinService
 from gateway.keys import load_private_key, load_public_key, load_secret
 from gateway.logs import get_logger
+from gateway.metrics import GaugeFunc
+from gateway.ops import AdminEndpoint
 from gateway.audit_service import AuditService
 from gateway.compute_service import ComputeService, PartnerCompute
 from gateway.pb.pgw.v1 import (
@@ -40,6 +44,9 @@ log = get_logger("pgw.server")
 MAX_MESSAGE = 16 * 1024 * 1024
 #: How often a gateway re-reads the agreement registry for other replicas' changes.
 REGISTRY_REFRESH_S = 1.0
+#: The public port's services, as gRPC reflection on the admin port lists them.
+PUBLIC_SERVICES = ("pgw.v1.GatewayService", "pgw.v1.AuditService", "pgw.v1.AdminService",
+                   "pgw.v1.ComputeService", "pgw.v1.JoinService", "grpc.health.v1.Health")
 
 
 @dataclass
@@ -49,6 +56,7 @@ class Running:
     server: grpc.aio.Server
     port: int
     closers: list  # async callables run after the server stopped
+    admin: AdminEndpoint | None = None  # /metrics and reflection, when admin_listen is set
 
     async def stop(self, grace: float = 5.0) -> None:
         await self.server.stop(grace)
@@ -66,8 +74,10 @@ async def start_gateway(cfg: Config, *, listen: str | None = None) -> Running:
     verifier = TokenVerifier(JwksKeySet(cfg.jwks), issuer=cfg.issuer, audience=cfg.audience,
                              leeway_s=cfg.leeway_s)
     models = load_models(cfg.policies)  # approved models for Compute; a bad file fails here
+    # [tls]: mutual TLS to every connector channel (dispatch, compute, join); else plaintext
+    dial = pki.gateway_channel_credentials(cfg.tls) if cfg.tls is not None else None
     clients = ConnectorClients({p: c.address for p, c in cfg.connectors.items()},
-                               timeout_s=cfg.request_timeout_s)
+                               timeout_s=cfg.request_timeout_s, credentials=dial)
     audit_log = await open_audit_log(cfg)
     recorder = AuditRecorder(audit_log, load_secret(cfg.audit_pseudonym_key))
     # Agreements: the policy files as baseline, approvals and revocations from the registry
@@ -86,14 +96,16 @@ async def start_gateway(cfg: Config, *, listen: str | None = None) -> Running:
     server = grpc.aio.server(options=[("grpc.max_receive_message_length", MAX_MESSAGE),
                                       ("grpc.max_send_message_length", MAX_MESSAGE)])
     gateway_pb2_grpc.add_GatewayServiceServicer_to_server(service, server)
-    compute = PartnerCompute({p: c.address for p, c in cfg.connectors.items()})
+    compute = PartnerCompute({p: c.address for p, c in cfg.connectors.items()},
+                             credentials=dial)
     compute_pb2_grpc.add_ComputeServiceServicer_to_server(ComputeService(
         verifier=verifier, policies=registry.current, models=models,
         partners=compute, recorder=recorder, spec_key=load_private_key(cfg.spec_key),
         spec_ttl_s=cfg.spec_ttl_s), server)
     join = JoinService(verifier=verifier, policies=registry.current, recorder=recorder,
                        spec_key=load_private_key(cfg.spec_key), spec_ttl_s=cfg.spec_ttl_s,
-                       addresses={p: c.address for p, c in cfg.connectors.items()})
+                       addresses={p: c.address for p, c in cfg.connectors.items()},
+                       credentials=dial)
     join_pb2_grpc.add_JoinServiceServicer_to_server(join, server)
     audit_pb2_grpc.add_AuditServiceServicer_to_server(
         AuditService(verifier=verifier, audit_log=audit_log, recorder=recorder), server)
@@ -101,7 +113,11 @@ async def start_gateway(cfg: Config, *, listen: str | None = None) -> Running:
         AdminService(verifier=verifier, registry=registry), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    port = server.add_insecure_port(listen or cfg.listen)
+    if cfg.tls is not None and cfg.tls.requester_tls:
+        port = server.add_secure_port(listen or cfg.listen,
+                                      pki.requester_server_credentials(cfg.tls))
+    else:
+        port = server.add_insecure_port(listen or cfg.listen)
     await server.start()
     for name in ("", "pgw.v1.GatewayService", "pgw.v1.AuditService", "pgw.v1.AdminService",
                  "pgw.v1.ComputeService", "pgw.v1.JoinService"):
@@ -109,9 +125,25 @@ async def start_gateway(cfg: Config, *, listen: str | None = None) -> Running:
     witnessing = Witnessing(audit_log, clients, interval_s=cfg.witness_interval_ms / 1000)
     witnessing.start()
     log.info("gateway_started", port=port, partners=clients.partners)
-    return Running(server, port, [witnessing.aclose, clients.aclose, compute.aclose, join.aclose,
-                                  registry.aclose,
-                                  audit_log.aclose])
+    closers = [witnessing.aclose, clients.aclose, compute.aclose, join.aclose, registry.aclose,
+               audit_log.aclose]
+    admin = await _start_admin(cfg, server, audit_log, closers) if cfg.admin_listen else None
+    return Running(server, port, [*([admin.aclose] if admin else []), *closers], admin=admin)
+
+
+async def _start_admin(cfg: Config, server: grpc.aio.Server, audit_log: AuditLog,
+                       closers: list) -> AdminEndpoint:
+    """The admin endpoint; if it cannot start, the gateway just started is stopped again."""
+    depth = GaugeFunc("pgw_audit_queue_depth", "Audit appends queued and not yet committed.",
+                      lambda: audit_log.queue_depth)
+    assert cfg.admin_listen is not None
+    try:
+        return await AdminEndpoint.start(cfg.admin_listen, PUBLIC_SERVICES, gauges=[depth])
+    except BaseException:
+        await server.stop(0)
+        for close in closers:
+            await close()
+        raise
 
 
 async def start_partner(cfg: Config, partner: str, *, listen: str | None = None) -> Running:
@@ -132,7 +164,11 @@ async def start_partner(cfg: Config, partner: str, *, listen: str | None = None)
                                witness=witness)
     join_set = open_join_set(partner, ccfg.database, source.schema)
     join = join_set and PartnerJoinService(partner, join_set, policies, verifier)
-    server, port = await start_connector(service, listen or ccfg.address, join=join)
+    tls: dict[str, Any] = {}
+    if cfg.tls is not None:  # mutual TLS; only the gateway's certificate is admitted
+        creds, gateway_only = pki.connector_tls(cfg.tls, ccfg)
+        tls = {"credentials": creds, "interceptors": [gateway_only]}
+    server, port = await start_connector(service, listen or ccfg.address, join=join, **tls)
     log.info("connector_started", partner=partner, port=port)
     return Running(server, port, [source.aclose, *([join.aclose] if join else [])])
 

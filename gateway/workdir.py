@@ -35,7 +35,17 @@ def shipped_policies() -> Path:
     return here
 
 
-def render_config(*, people: int, seed: int, gateway_port: int = 50051) -> str:
+TLS_SECTION = """
+[tls]                       # mutual TLS gateway <-> connectors; files from `pgw pki init`
+ca = "pki/ca.pem"
+gateway_cert = "pki/gateway.pem"
+gateway_key = "pki/gateway.key"
+requester_tls = false       # true: the public port speaks TLS too (gateway certificate)
+"""
+
+
+def render_config(*, people: int, seed: int, gateway_port: int = 50051,
+                  tls: bool = False) -> str:
     parts = [f"""# pgw configuration written by `pgw init`. Every command reads it: --config FILE.
 # Relative paths are relative to this file.
 
@@ -79,18 +89,20 @@ witness_public_key = "keys/{partner}/witness.pub.pem"
 witness_state = "state/witness-{partner}.json"
 trusted_gateway_keys = ["keys/gateway-spec.pub.pem"]
 """)
+    if tls:
+        parts.append(TLS_SECTION)
     return "".join(parts)
 
 
 def init_workdir(workdir: Path, *, people: int, seed: int, policies: Path | None = None,
-                 generate_data: bool = True,
+                 generate_data: bool = True, tls: bool = False,
                  progress: Callable[[str, int, int], None] | None = None) -> Path:
     """Create ``workdir`` with config, keys, agreements and data; return the config path."""
     workdir.mkdir(parents=True, exist_ok=True)
     keys = workdir / "keys"
     (workdir / "state").mkdir(exist_ok=True)
     config = workdir / "pgw.toml"
-    config.write_text(render_config(people=people, seed=seed))
+    config.write_text(render_config(people=people, seed=seed, tls=tls))
     target = workdir / "policies"
     if target.exists():
         shutil.rmtree(target)
@@ -102,6 +114,11 @@ def init_workdir(workdir: Path, *, people: int, seed: int, policies: Path | None
         write_secret(keys / partner / "pseudonym.key")
         generate_keypair(keys / partner / "witness.pem", keys / partner / "witness.pub.pem")
     DevIssuer.create(keys / "issuer", issuer=ISSUER, audience=AUDIENCE)
+    if tls:  # the development PKI `pgw pki init` would make
+        from gateway.pki import init_pki
+
+        init_pki(workdir / "pki", {p: f"127.0.0.1:{BASE_PORT + i}"
+                                   for i, p in enumerate(known_partners())})
     if generate_data:
         from connectors.datagen import generate
         from connectors.datagen._plugins import generate_plugin_data

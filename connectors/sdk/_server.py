@@ -165,13 +165,18 @@ class ConnectorService(connector_pb2_grpc.ConnectorServiceServicer):
 
 
 async def start_connector(service: ConnectorService, address: str, *,
-                          join: Any = None) -> tuple[grpc.aio.Server, int]:
+                          join: Any = None, credentials: grpc.ServerCredentials | None = None,
+                          interceptors: Sequence[grpc.aio.ServerInterceptor] = ()
+                          ) -> tuple[grpc.aio.Server, int]:
     """Start a grpc.aio server for ``service`` with the standard health service.
 
     ``join``: the partner's ``PartnerJoinService`` (``connectors.sdk._join``), if it serves joins.
+    ``credentials``: TLS for the port (plaintext without); ``interceptors``: e.g. the check
+    that the TLS peer is the gateway (``gateway.pki.GatewayOnly``).
     """
     server = grpc.aio.server(options=[("grpc.max_receive_message_length", MAX_MESSAGE),
-                                      ("grpc.max_send_message_length", MAX_MESSAGE)])
+                                      ("grpc.max_send_message_length", MAX_MESSAGE)],
+                             interceptors=list(interceptors) or None)
     connector_pb2_grpc.add_ConnectorServiceServicer_to_server(service, server)
     if join is not None:
         from gateway.pb.pgw.v1 import join_pb2_grpc
@@ -182,7 +187,8 @@ async def start_connector(service: ConnectorService, address: str, *,
     add_compute_service(service, server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    port = server.add_insecure_port(address)
+    port = (server.add_insecure_port(address) if credentials is None
+            else server.add_secure_port(address, credentials))
     if port == 0:
         raise OSError(f"cannot listen on {address}")
     await server.start()

@@ -102,6 +102,11 @@ class AuditLog:
         """``(size, note)`` of the newest checkpoint this log signed or found at open."""
         return self._latest
 
+    @property
+    def queue_depth(self) -> int:
+        """Appends (and refreshes) queued for the writer and not yet committed."""
+        return len(self._pending)
+
     def inclusion_proof(self, index: int, size: int) -> list[bytes]:
         return self._tree.inclusion_proof(index, size)
 
