@@ -22,10 +22,12 @@ from gateway.cli._common import (
     add_config,
     add_credentials,
     config_of,
+    requester_ca,
     rpc_failure,
     table,
     token_for,
 )
+from gateway.client._channel import open_channel
 from gateway.pb.pgw.v1 import admin_pb2, admin_pb2_grpc
 
 DESCRIPTION = """The agreement lifecycle. A policy-admin proposes; two distinct auditors other
@@ -98,7 +100,7 @@ def _call(args: argparse.Namespace, method: str, request: Any) -> Any:
     metadata = (("authorization", f"Bearer {token_for(cfg, args)}"),)
 
     async def go() -> Any:
-        async with grpc.aio.insecure_channel(args.gateway or cfg.listen) as channel:
+        async with open_channel(args.gateway or cfg.listen, ca=requester_ca(cfg)) as channel:
             stub = admin_pb2_grpc.AdminServiceStub(channel)
             return await getattr(stub, method)(request, metadata=metadata, timeout=30)
 

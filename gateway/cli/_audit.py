@@ -18,11 +18,13 @@ from gateway.cli._common import (
     add_config,
     add_credentials,
     config_of,
+    requester_ca,
     rpc_failure,
     table,
     token_for,
 )
 from gateway.config import Config
+from gateway.client._channel import open_channel
 from gateway.pb.pgw.v1 import audit_pb2, audit_pb2_grpc
 
 
@@ -144,7 +146,7 @@ def _call(args: argparse.Namespace, fn: Any) -> Any:
     metadata = (("authorization", f"Bearer {token}"),)
 
     async def go() -> Any:
-        async with grpc.aio.insecure_channel(args.gateway or cfg.listen) as channel:
+        async with open_channel(args.gateway or cfg.listen, ca=requester_ca(cfg)) as channel:
             return await fn(audit_pb2_grpc.AuditServiceStub(channel), metadata)
     try:
         return asyncio.run(go())

@@ -17,6 +17,7 @@ from gateway.cli._common import (
     add_config,
     add_credentials,
     config_of,
+    requester_ca,
     rpc_failure,
     table,
     token_for,
@@ -63,7 +64,8 @@ def _call(args: argparse.Namespace, method: str, arguments: Any) -> Any:
     token = token_for(cfg, args)
 
     async def go() -> Any:
-        async with GatewayClient(args.gateway or cfg.listen, token) as client:
+        async with GatewayClient(args.gateway or cfg.listen, token,
+                                 ca=requester_ca(cfg)) as client:
             return await getattr(client, method)(args.purpose, *arguments(fields))
     try:
         return asyncio.run(go())

@@ -41,6 +41,17 @@ def config_of(args: argparse.Namespace) -> Config:
         raise CliError(err.message) from None
 
 
+def requester_ca(cfg: Config) -> bytes | None:
+    """The CA to verify the gateway with, when its public port serves TLS (``[tls]``)."""
+    if cfg.tls is None or not cfg.tls.requester_tls:
+        return None
+    try:
+        return cfg.tls.ca.read_bytes()
+    except OSError as exc:
+        raise CliError(f"{cfg.tls.ca}: cannot read the CA certificate: {exc.strerror}",
+                       hint="run `pgw pki init --config FILE`") from None
+
+
 def token_for(cfg: Config, args: argparse.Namespace) -> str:
     """``--token`` as given, or one issued by the local development issuer for --org/--role."""
     if getattr(args, "token", None):

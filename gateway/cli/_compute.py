@@ -22,6 +22,7 @@ from gateway.cli._common import (
     add_config,
     add_credentials,
     config_of,
+    requester_ca,
     rpc_failure,
     table,
     token_for,
@@ -72,7 +73,8 @@ def _run(args: argparse.Namespace, call: Callable[[ComputeClient], Any]) -> Any:
     token = token_for(cfg, args)
 
     async def go() -> Any:
-        async with ComputeClient(args.gateway or cfg.listen, token) as client:
+        async with ComputeClient(args.gateway or cfg.listen, token,
+                                 ca=requester_ca(cfg)) as client:
             return await call(client)
     try:
         return asyncio.run(go())

@@ -24,6 +24,7 @@ from gateway.cli._common import (
     add_config,
     add_credentials,
     config_of,
+    requester_ca,
     rpc_failure,
     table,
     token_for,
@@ -115,7 +116,8 @@ def run_join(args: argparse.Namespace) -> int:
     bar = ProgressBar(not args.quiet)
 
     async def go() -> JoinResult:
-        async with JoinClient(args.gateway or cfg.listen, token) as client:
+        async with JoinClient(args.gateway or cfg.listen, token,
+                              ca=requester_ca(cfg)) as client:
             return await client.join(args.partner, args.purpose, args.mode, args.output, ids,
                                      value_field=args.value_field, progress=bar)
     try:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-import grpc
-
+from gateway.client._channel import open_channel
 from gateway.pb.pgw.v1 import common_pb2, gateway_pb2, gateway_pb2_grpc
 
 
@@ -31,8 +30,9 @@ def selections(fields: Sequence[tuple[str, str]]) -> list[common_pb2.Selection]:
 class GatewayClient:
     """One channel to the gateway; use as an async context manager."""
 
-    def __init__(self, address: str, token: str, *, timeout_s: float = 30.0) -> None:
-        self._channel = grpc.aio.insecure_channel(address)
+    def __init__(self, address: str, token: str, *, timeout_s: float = 30.0,
+                 ca: bytes | None = None) -> None:
+        self._channel = open_channel(address, ca=ca)
         self._stub = gateway_pb2_grpc.GatewayServiceStub(self._channel)
         self._metadata = (("authorization", f"Bearer {token}"),)
         self._timeout = timeout_s

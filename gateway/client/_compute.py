@@ -11,9 +11,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
-import grpc
-
 from connectors.sdk._compute import unpack_presence
+from gateway.client._channel import open_channel
 from gateway.pb.pgw.v1 import common_pb2, compute_pb2, compute_pb2_grpc
 from gateway.privacy import HeKeys, decrypt_vector
 
@@ -55,10 +54,10 @@ class ComputeClient:
     """One channel to the gateway's ComputeService; use as an async context manager."""
 
     def __init__(self, address: str, token: str, *, keys: HeKeys | None = None,
-                 timeout_s: float = 900.0) -> None:
-        self._channel = grpc.aio.insecure_channel(
-            address, options=[("grpc.max_receive_message_length", MAX_MESSAGE),
-                              ("grpc.max_send_message_length", MAX_MESSAGE)])
+                 timeout_s: float = 900.0, ca: bytes | None = None) -> None:
+        self._channel = open_channel(
+            address, ca=ca, options=[("grpc.max_receive_message_length", MAX_MESSAGE),
+                                     ("grpc.max_send_message_length", MAX_MESSAGE)])
         self._stub = compute_pb2_grpc.ComputeServiceStub(self._channel)
         self._metadata = (("authorization", f"Bearer {token}"),)
         self._timeout = timeout_s

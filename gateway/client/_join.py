@@ -16,11 +16,10 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-import grpc
-
 from connectors.sdk._join_wire import CHANNEL_OPTIONS, MODE_OF, OUTPUT_OF
 from gateway.client._join_items import check_items
 from gateway.client._join_run import JoinResult, Progress, _Run
+from gateway.client._channel import open_channel
 from gateway.pb.pgw.v1 import join_pb2_grpc
 from gateway.privacy import PsiPool
 
@@ -32,8 +31,9 @@ class JoinClient:
     """One channel to the gateway's JoinService; use as an async context manager."""
 
     def __init__(self, address: str, token: str, *, timeout_s: float = 900.0,
-                 pool: PsiPool | None = None, workers: int | None = None) -> None:
-        self._channel = grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
+                 pool: PsiPool | None = None, workers: int | None = None,
+                 ca: bytes | None = None) -> None:
+        self._channel = open_channel(address, ca=ca, options=CHANNEL_OPTIONS)
         self._stub = join_pb2_grpc.JoinServiceStub(self._channel)
         self._metadata = (("authorization", f"Bearer {token}"),)
         self._timeout = timeout_s

@@ -176,3 +176,21 @@ def test_tls_section_unknown_key_is_an_error(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigError, match=r"\[tls\] unknown key\(s\): cert"):
         load_config(config)
+
+
+def test_the_cli_reaches_a_gateway_serving_tls(tls_stack: Stack, tls_requester_gateway: int,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """With `requester_tls = true`, `pgw query` verifies the gateway against [tls] ca."""
+    config = tls_stack.cfg.path
+    text = config.read_text()
+    assert "requester_tls = false" in text
+    config.write_text(text.replace("requester_tls = false", "requester_tls = true"))
+    try:
+        rc = main(["query", "--config", str(config), "--gateway",
+                   f"127.0.0.1:{tls_requester_gateway}", "--org", HPF, "--role", "requester",
+                   "--purpose", "loan-eligibility", "--subject", subjects(tls_stack)[0],
+                   "--field", f"{PARTNER}.insured_status"])
+    finally:
+        config.write_text(text)
+    out = capsys.readouterr().out
+    assert rc == 0 and f"{PARTNER}.insured_status" in out
