@@ -223,22 +223,59 @@ def _wait_for_stop(conn: multiprocessing.connection.Connection) -> asyncio.Futur
 # Phase A server: three connectors + the gateway, one process
 
 
-def pgw_server_main(conn: multiprocessing.connection.Connection, opts: ServerOptions) -> None:
-    """Entry point of the pgw server process."""
-    asyncio.run(_pgw_server(conn, opts))
+def pgw_server_main(conn: multiprocessing.connection.Connection, opts: ServerOptions,
+                    partner_ports: dict[str, int] | None) -> None:
+    """Entry point of the pgw server process (the gateway, plus the connectors in layout one)."""
+    asyncio.run(_pgw_server(conn, opts, partner_ports))
 
 
-async def _pgw_server(conn: multiprocessing.connection.Connection, opts: ServerOptions) -> None:
+def pgw_partners_main(conn: multiprocessing.connection.Connection, opts: ServerOptions) -> None:
+    """Entry point of the partner process of layout split: the three connectors alone."""
+    asyncio.run(_pgw_partners(conn, opts))
+
+
+async def _start_connectors(opts: ServerOptions) -> tuple[Any, dict[str, Any]]:
     from gateway.config import PARTNERS, load_config
+    from gateway.server import start_partner
+
+    cfg = load_config(opts.config)
+    return cfg, {p: await start_partner(cfg, p, listen="127.0.0.1:0") for p in PARTNERS}
+
+
+async def _pgw_partners(conn: multiprocessing.connection.Connection, opts: ServerOptions) -> None:
     from gateway.logs import configure_logging
-    from gateway.server import start_gateway, start_partner
+
+    with open(opts.log_file, "a", encoding="utf-8") as log_stream:
+        configure_logging(opts.log_level, stream=log_stream)
+        _cfg, partners = await _start_connectors(opts)
+        try:
+            stop = _wait_for_stop(conn)
+            conn.send({p: running.port for p, running in partners.items()})
+            cpu0 = cpu_seconds()
+            await stop
+            cpu = cpu_seconds() - cpu0
+        finally:
+            for running in partners.values():
+                await running.stop(1)
+    conn.send(cpu)
+
+
+async def _pgw_server(conn: multiprocessing.connection.Connection, opts: ServerOptions,
+                      partner_ports: dict[str, int] | None) -> None:
+    from gateway.config import load_config
+    from gateway.logs import configure_logging
+    from gateway.server import start_gateway
 
     log_stream = open(opts.log_file, "a", encoding="utf-8")  # noqa: SIM115 - closed below
     configure_logging(opts.log_level, stream=log_stream)
-    cfg = load_config(opts.config)
-    partners = {p: await start_partner(cfg, p, listen="127.0.0.1:0") for p in PARTNERS}
+    partners: dict[str, Any] = {}
+    if partner_ports is None:
+        cfg, partners = await _start_connectors(opts)
+        partner_ports = {p: running.port for p, running in partners.items()}
+    else:
+        cfg = load_config(opts.config)
     live = dataclasses.replace(cfg, connectors={
-        p: dataclasses.replace(c, address=f"127.0.0.1:{partners[p].port}")
+        p: dataclasses.replace(c, address=f"127.0.0.1:{partner_ports[p]}")
         for p, c in cfg.connectors.items()})
     gateway = await start_gateway(live, listen="127.0.0.1:0")
     profiler = cProfile.Profile() if opts.profile_out else None
@@ -302,9 +339,16 @@ async def calibrate(address: str, request: bytes,
 
 
 def baseline_server_main(conn: multiprocessing.connection.Connection, sizes: Sizes,
-                         subject_ids: list[str]) -> None:
-    """Entry point of the pass-through server process."""
-    asyncio.run(_baseline_server(conn, sizes, subject_ids))
+                         subject_ids: list[str], back_ports: dict[str, int] | None) -> None:
+    """Entry point of the pass-through server process (the front, plus the backs in layout
+    one)."""
+    asyncio.run(_baseline_server(conn, sizes, subject_ids, back_ports))
+
+
+def baseline_backs_main(conn: multiprocessing.connection.Connection, sizes: Sizes,
+                        subject_ids: list[str]) -> None:
+    """Entry point of the partner process of layout split: the three backs alone."""
+    asyncio.run(_baseline_backs(conn, sizes, subject_ids))
 
 
 def _unary_service(service_method: str,
@@ -324,13 +368,12 @@ async def _serve(handler: grpc.GenericRpcHandler) -> tuple[grpc.aio.Server, int]
     return server, port
 
 
-async def _baseline_server(conn: multiprocessing.connection.Connection, sizes: Sizes,
-                           subject_ids: list[str]) -> None:
-    from gateway.pb.pgw.v1 import gateway_pb2
-
+async def _start_backs(sizes: Sizes, subject_ids: list[str]
+                       ) -> tuple[list[grpc.aio.Server], dict[str, int]]:
+    """Three back servers answering from in-memory dicts with the real connectors' sizes."""
     per_subject = max(1, sizes.subjects)
     servers: list[grpc.aio.Server] = []
-    channels: dict[str, grpc.aio.Channel] = {}
+    ports: dict[str, int] = {}
     for partner in sorted(sizes.fetch_response):
         # The back's "database": subject id -> that partner's answer bytes for one subject.
         table = {s.encode(): os.urandom(sizes.fetch_response[partner] // per_subject)
@@ -341,9 +384,35 @@ async def _baseline_server(conn: multiprocessing.connection.Connection, sizes: S
             keys = request.split(b"|", 1)[0].split(b",")
             return b"".join(table.get(k, b"") for k in keys)
 
-        server, port = await _serve(_unary_service(BACK_METHOD, back))
+        server, ports[partner] = await _serve(_unary_service(BACK_METHOD, back))
         servers.append(server)
-        channels[partner] = grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=GRPC_OPTIONS)
+    return servers, ports
+
+
+async def _baseline_backs(conn: multiprocessing.connection.Connection, sizes: Sizes,
+                          subject_ids: list[str]) -> None:
+    servers, ports = await _start_backs(sizes, subject_ids)
+    try:
+        stop = _wait_for_stop(conn)
+        conn.send(ports)
+        cpu0 = cpu_seconds()
+        await stop
+        cpu = cpu_seconds() - cpu0
+    finally:
+        for server in servers:
+            await server.stop(1)
+    conn.send(cpu)
+
+
+async def _baseline_server(conn: multiprocessing.connection.Connection, sizes: Sizes,
+                           subject_ids: list[str], back_ports: dict[str, int] | None) -> None:
+    from gateway.pb.pgw.v1 import gateway_pb2
+
+    servers: list[grpc.aio.Server] = []
+    if back_ports is None:
+        servers, back_ports = await _start_backs(sizes, subject_ids)
+    channels = {p: grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=GRPC_OPTIONS)
+                for p, port in sorted(back_ports.items())}
     calls = {p: ch.unary_unary(BACK_METHOD) for p, ch in channels.items()}
     padding = {p: os.urandom(n) for p, n in sizes.fetch_request.items()}
     front_padding = os.urandom(max(0, sizes.query_response - sum(sizes.fetch_response.values())))
@@ -389,11 +458,12 @@ class Workload:
 
 
 def lift_rate_limits(agreements: Path) -> None:
-    """The shipped agreements allow 6,000 loan queries a minute; a throughput bench needs more.
-    Gateway and connectors read this same copy, so their content hashes still agree."""
+    """The shipped agreements allow 6,000 loan queries a minute and budget subjects per day; a
+    throughput bench needs more. Gateway and connectors read this same copy, so their content
+    hashes still agree."""
     for path in agreements.glob("*.yaml"):
-        text = re.sub(r"requests_per_minute: \d+", "requests_per_minute: 10000000",
-                      path.read_text())
+        text = re.sub(r"(requests_per_minute|subjects_per_day|queries_per_(?:subject|cohort)"
+                      r"_per_day): \d+", r"\1: 10000000", path.read_text())
         path.write_text(text)
 
 
@@ -449,25 +519,60 @@ def _recv(conn: multiprocessing.connection.Connection, process: Any, what: str,
                          "see its traceback above") from None
 
 
-def measure(ctx: Any, server: Callable[..., None], server_args: tuple[Any, ...], method: str,
-            work: Workload, args: argparse.Namespace, concurrency: int,
-            what: str) -> tuple[LoadResult, Sizes]:
-    """Start a server process, run the client process against it, stop the server."""
-    proc, conn = _start(ctx, server, *server_args)
+@dataclass
+class Phase:
+    """One system under test: its server process and, in layout split, its partner process."""
+
+    name: str
+    method: str
+    server: Callable[..., None]
+    server_args: tuple[Any, ...]
+    partners: Callable[..., None] | None = None
+    partner_args: tuple[Any, ...] = ()
+
+
+def measure(ctx: Any, phase: Phase, work: Workload, args: argparse.Namespace,
+            concurrency: int) -> tuple[LoadResult, Sizes]:
+    """Start the phase's processes, run the client process against them, stop them.
+
+    The server CPU reported is that of the server process plus the partner process."""
+    started: list[tuple[Any, multiprocessing.connection.Connection, str]] = []
     try:
-        port, sizes = _recv(conn, proc, f"{what} server start", 120)
-        spec = LoadSpec(f"127.0.0.1:{port}", method, work.requests, work.token_metadata,
+        ports = None
+        if phase.partners is not None:
+            proc, conn = _start(ctx, phase.partners, *phase.partner_args)
+            started.append((proc, conn, f"{phase.name} partners"))
+            ports = _recv(conn, proc, f"{phase.name} partners start", 120)
+        proc, conn = _start(ctx, phase.server, *phase.server_args, ports)
+        started.append((proc, conn, f"{phase.name} server"))
+        port, sizes = _recv(conn, proc, f"{phase.name} server start", 120)
+        spec = LoadSpec(f"127.0.0.1:{port}", phase.method, work.requests, work.token_metadata,
                         concurrency, args.warmup, args.seconds, args.timeout)
         client, cconn = _start(ctx, client_main, spec)
-        result = _recv(cconn, client, f"{what} client", args.warmup + args.seconds + 120)
+        result = _recv(cconn, client, f"{phase.name} client", args.warmup + args.seconds + 120)
         client.join(30)
-        conn.send("stop")
-        result.server_cpu_s = _recv(conn, proc, f"{what} server stop", 60)
+        for proc, conn, what in reversed(started):
+            conn.send("stop")
+            result.server_cpu_s += _recv(conn, proc, f"{what} stop", 60)
     finally:
-        proc.join(30)
-        if proc.is_alive():
-            proc.kill()
+        for proc, _conn, _what in started:
+            proc.join(30)
+            if proc.is_alive():
+                proc.kill()
     return result, sizes
+
+
+def phases(work: Workload, args: argparse.Namespace, sizes: Sizes | None,
+           profile_out: Path | None = None) -> tuple[Phase, Phase]:
+    """The pgw phase and the pass-through phase in the chosen ``--layout``."""
+    opts = _server_options(work, args, profile_out)
+    split = args.layout == "split"
+    pgw = Phase("pgw", QUERY_METHOD, pgw_server_main, (opts,),
+                pgw_partners_main if split else None, (opts,))
+    base_args = (sizes or Sizes(), work.subject_ids)
+    base = Phase("pass-through", FRONT_METHOD, baseline_server_main, base_args,
+                 baseline_backs_main if split else None, base_args)
+    return pgw, base
 
 
 def _server_options(work: Workload, args: argparse.Namespace,
@@ -554,17 +659,15 @@ def run(args: argparse.Namespace, workdir: Path) -> None:
           f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"workdir: {workdir}  ({len(work.subject_ids):,} subjects known to all three partners,"
           f" {len(work.requests):,} distinct requests of {args.subjects} subject(s))")
-    print(f"per phase: {args.warmup:g} s warm-up + {args.seconds:g} s measured; "
+    print(f"layout {args.layout}; per phase: {args.warmup:g} s warm-up + {args.seconds:g} s "
+          "measured; "
           f"server log level {args.log_level}\n", flush=True)
     rows: list[list[object]] = []
     verdicts: list[str] = []
     sizes = Sizes()
     for concurrency in levels:
-        pgw_result, sizes = measure(ctx, pgw_server_main,
-                                    (_server_options(work, args, None),), QUERY_METHOD, work,
-                                    args, concurrency, "pgw")
-        base_result, _ = measure(ctx, baseline_server_main, (sizes, work.subject_ids),
-                                 FRONT_METHOD, work, args, concurrency, "pass-through")
+        pgw_result, sizes = measure(ctx, phases(work, args, None)[0], work, args, concurrency)
+        base_result, _ = measure(ctx, phases(work, args, sizes)[1], work, args, concurrency)
         pgw, base = summarise(pgw_result), summarise(base_result)
         rows += [_row(concurrency, "pgw", pgw, pgw_result),
                  _row(concurrency, "pass-through", base, base_result)]
@@ -590,8 +693,7 @@ def run(args: argparse.Namespace, workdir: Path) -> None:
     if args.profile:
         out = args.profile_out or workdir / "query_path.pstats"
         concurrency = levels[len(levels) // 2]
-        prof, _ = measure(ctx, pgw_server_main, (_server_options(work, args, out),),
-                          QUERY_METHOD, work, args, concurrency, "pgw (profiled)")
+        prof, _ = measure(ctx, phases(work, args, None, out)[0], work, args, concurrency)
         p = summarise(prof)
         print(f"\n== cProfile of the pgw server process, concurrency {concurrency} "
               f"(profiled run: {p.throughput:,.0f} calls/s, p50 {p.p50_ms:.2f} ms; not comparable)"
@@ -641,6 +743,10 @@ def build_parser() -> argparse.ArgumentParser:
                         choices=["debug", "info", "warning", "error"],
                         help="server log level; logs go to WORKDIR/bench-server.log (default "
                              "info, as `pgw serve`)")
+    parser.add_argument("--layout", choices=["one", "split"], default="one",
+                        help="one: gateway and connectors (front and backs) in one server "
+                             "process, as `pgw demo` runs them; split: the connectors (backs) "
+                             "in a second process, as deployed (default one)")
     parser.add_argument("--timeout", type=_positive(float), default=30.0,
                         help="per-call deadline in seconds (default 30)")
     parser.add_argument("--profile", action="store_true",

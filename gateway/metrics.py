@@ -11,11 +11,12 @@ are :class:`GaugeFunc` objects the admin endpoint renders next to it.
 
 from __future__ import annotations
 
+import bisect
 import math
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
+from types import TracebackType
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 #: The Prometheus client's default latency buckets, in seconds.
@@ -50,10 +51,13 @@ class _Metric:
         self._lock = threading.Lock()
 
     def _key(self, labels: dict[str, str]) -> tuple[str, ...]:
-        if set(labels) != set(self.label_names):
-            raise ValueError(f"{self.name} labels: got {sorted(labels)}, "
-                             f"want {sorted(self.label_names)}")
-        return tuple(str(labels[n]) for n in self.label_names)
+        try:
+            if len(labels) == len(self.label_names):
+                return tuple([str(labels[n]) for n in self.label_names])
+        except KeyError:
+            pass
+        raise ValueError(f"{self.name} labels: got {sorted(labels)}, "
+                         f"want {sorted(self.label_names)}")
 
     def header(self) -> list[str]:
         return [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} {self.kind}"]
@@ -100,23 +104,19 @@ class Histogram(_Metric):
         self._series: dict[tuple[str, ...], tuple[list[int], list[float]]] = {}
 
     def observe(self, seconds: float, **labels: str) -> None:
-        key = self._key(labels)
-        slot = next((i for i, b in enumerate(self.buckets) if seconds <= b), len(self.buckets))
+        self._observe(seconds, self._key(labels))
+
+    def _observe(self, seconds: float, key: tuple[str, ...]) -> None:
+        slot = bisect.bisect_left(self.buckets, seconds)  # the first bucket with seconds <= bound
         with self._lock:
             counts, total = self._series.setdefault(
                 key, ([0] * (len(self.buckets) + 1), [0.0]))
             counts[slot] += 1
             total[0] += seconds
 
-    @contextmanager
-    def time(self, **labels: str) -> Iterator[None]:
+    def time(self, **labels: str) -> _Timer:
         """Observe the wall time of the ``with`` body, whether it returns or raises."""
-        self._key(labels)  # a wrong label set fails before the body runs
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.observe(time.perf_counter() - start, **labels)
+        return _Timer(self, self._key(labels))  # a wrong label set fails before the body runs
 
     def count(self, **labels: str) -> int:
         with self._lock:
@@ -137,6 +137,22 @@ class Histogram(_Metric):
             lines.append(f"{self.name}_sum{plain} {_number(total)}")
             lines.append(f"{self.name}_count{plain} {running}")
         return lines
+
+
+class _Timer:
+    """The context manager of :meth:`Histogram.time` (a class: cheaper than a generator)."""
+
+    __slots__ = ("_histogram", "_key", "_start")
+
+    def __init__(self, histogram: Histogram, key: tuple[str, ...]) -> None:
+        self._histogram, self._key, self._start = histogram, key, 0.0
+
+    def __enter__(self) -> None:
+        self._start = time.perf_counter()
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self._histogram._observe(time.perf_counter() - self._start, self._key)
 
 
 class GaugeFunc(_Metric):

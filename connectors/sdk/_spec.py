@@ -11,10 +11,10 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from google.protobuf.message import DecodeError
 
+from gateway.ed25519 import Verifier, signer_for
 from gateway.errors import PermissionDenied, Unauthenticated
 from gateway.keys import key_id
 from gateway.pb.pgw.v1 import connector_pb2
@@ -28,15 +28,16 @@ MAX_TTL_MS = 300_000
 
 def sign_spec(spec: connector_pb2.ReleaseSpec, key: Ed25519PrivateKey) -> connector_pb2.SignedReleaseSpec:
     data = spec.SerializeToString(deterministic=True)
-    return connector_pb2.SignedReleaseSpec(spec=data, signature=key.sign(data),
-                                           key_id=key_id(key.public_key()))
+    signer = signer_for(key)
+    return connector_pb2.SignedReleaseSpec(spec=data, signature=signer.sign(data),
+                                           key_id=signer.key_id)
 
 
 class SpecVerifier:
     """Checks signature, freshness and replay of incoming specs for one connector."""
 
     def __init__(self, trusted: Iterable[Ed25519PublicKey], *, clock: Clock = time.time) -> None:
-        self._keys = {key_id(k): k for k in trusted}
+        self._keys = {key_id(k): Verifier(k) for k in trusted}
         if not self._keys:
             raise ValueError("a connector needs at least one trusted gateway key")
         self._clock = clock
@@ -50,10 +51,8 @@ class SpecVerifier:
         key = self._keys.get(signed.key_id)
         if key is None:
             raise Unauthenticated("spec signed by an unknown key", reason="unknown spec key id")
-        try:
-            key.verify(signed.signature, signed.spec)
-        except InvalidSignature:
-            raise Unauthenticated("bad spec signature", reason="spec signature invalid") from None
+        if not key.verify(signed.signature, signed.spec):
+            raise Unauthenticated("bad spec signature", reason="spec signature invalid")
         spec = connector_pb2.ReleaseSpec()
         try:
             spec.ParseFromString(signed.spec)

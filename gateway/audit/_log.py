@@ -154,17 +154,8 @@ class AuditLog:
     async def _commit(self, batch: list[_Waiter]) -> None:
         entries = [entry for entry, _ in batch if entry is not None]
         try:
-            first, leaf_hashes = await asyncio.to_thread(self._write, entries)
-            self._tree.extend(leaf_hashes)
-            size = self._tree.size
-            if size != first + len(entries):
-                raise AuditUnavailable(f"tree size {size} after the batch: want {first}+"
-                                       f"{len(entries)}; store and tree disagree")
-            if self._latest is None or self._latest[0] != size:
-                body = Checkpoint(self._origin, size, self._tree.root()).body()
-                note = sign_note(body, [self._signer])
-                await asyncio.to_thread(self._store.save_checkpoint, size, note)
-                self._latest = (size, note)
+            first, size, note = await asyncio.to_thread(self._write, entries)
+            self._latest = (size, note)
         except BaseException as exc:
             for _, future in batch:
                 if not future.done():
@@ -175,18 +166,19 @@ class AuditLog:
             if not isinstance(exc, Exception):
                 raise
             return
-        latest_note = self._latest[1]
         index = first
         for entry, future in batch:
             if not future.done():
-                future.set_result(AppendResult(index if entry is not None else -1, size,
-                                               latest_note))
+                future.set_result(AppendResult(index if entry is not None else -1, size, note))
             index += entry is not None
 
-    def _write(self, entries: list[bytes]) -> tuple[int, list[bytes]]:
-        """Worker thread: commit the batch, read back any gap, hash the new leaves.
+    def _write(self, entries: list[bytes]) -> tuple[int, int, str]:
+        """Worker thread, one hand-off per batch: commit the batch, read back any gap, extend
+        the tree, sign and store a checkpoint over the new size. Returns (first index, size,
+        checkpoint note).
 
-        The tree is only mutated by the writer task, which is waiting for this call.
+        The tree is only mutated here, while the writer task waits for this call; readers on
+        the event loop may read it meanwhile (MerkleTree stores nodes before its size grows).
         """
         first = self._store.append_batch(entries)
         base = self._tree.size
@@ -195,7 +187,17 @@ class AuditLog:
                                    f"tree size {base}: the store went backwards")
         gap = self._store.read(base, first) if first > base else []
         leaf = self._tree.hasher.leaf
-        return first, [leaf(entry) for entry in gap] + [leaf(entry) for entry in entries]
+        self._tree.extend([leaf(entry) for entry in gap] + [leaf(entry) for entry in entries])
+        size = self._tree.size
+        if size != first + len(entries):
+            raise AuditUnavailable(f"tree size {size} after the batch: want {first}+"
+                                   f"{len(entries)}; store and tree disagree")
+        latest = self._latest
+        if latest is not None and latest[0] == size:
+            return first, size, latest[1]
+        note = sign_note(Checkpoint(self._origin, size, self._tree.root()).body(), [self._signer])
+        self._store.save_checkpoint(size, note)
+        return first, size, note
 
 
 def _load(dsn: str | AuditStore, hasher: Hasher,

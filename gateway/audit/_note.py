@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from gateway.ed25519 import signer_for
+
 __all__ = [
     "NoteError", "NoteSignature", "NoteSigner", "NoteVerifier", "SIG_TYPE_COSIGNATURE_V1",
     "SIG_TYPE_ED25519", "SignedNote", "key_hash", "open_note", "sign_note",
@@ -158,7 +160,7 @@ class NoteSigner:
 
     def sign(self, message: bytes) -> bytes:
         """Raw 64-byte Ed25519 signature of ``message``."""
-        return self.private_key.sign(message)
+        return signer_for(self.private_key).sign(message)
 
     def to_skey(self) -> str:
         """Encode as ``PRIVATE+KEY+name+hash+base64(type||seed)``; this is a secret."""

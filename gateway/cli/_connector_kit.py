@@ -29,7 +29,9 @@ def register(conn: Any) -> None:
                         "Describe, signed specs (unsigned, expired, replayed, widened and "
                         "wrongly-signed ones must be refused), every granted transform, no "
                         "undeclared field, malformed subjects, deadlines. Needs the gateway's "
-                        "spec key and the agreements from the config. Exit 0 only if all pass.")
+                        "spec key and the agreements from the config; with a [tls] section it "
+                        "dials with the gateway's client certificate, as the gateway does. "
+                        "Exit 0 only if all pass.")
     c.add_argument("address", metavar="ADDRESS", help="host:port of the connector")
     add_config(c)
     c.add_argument("--partner", help="partner id (default: what the connector describes)")
@@ -56,12 +58,25 @@ def run_new(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _describe_partner(address: str, timeout: float) -> str:
+def _dialer(cfg: Any) -> Any:
+    """How the check dials: as the gateway does, with its client certificate when the config
+    has a [tls] section (connectors then admit only that certificate), else plaintext."""
+    import grpc
+
+    if cfg.tls is None:
+        return grpc.aio.insecure_channel
+    from gateway.pki import gateway_channel_credentials
+
+    credentials = gateway_channel_credentials(cfg.tls)
+    return lambda address: grpc.aio.secure_channel(address, credentials)
+
+
+async def _describe_partner(dial: Any, address: str, timeout: float) -> str:
     import grpc
 
     from gateway.pb.pgw.v1 import connector_pb2, connector_pb2_grpc
 
-    async with grpc.aio.insecure_channel(address) as channel:
+    async with dial(address) as channel:
         try:
             d = await connector_pb2_grpc.ConnectorServiceStub(channel).Describe(
                 connector_pb2.DescribeRequest(), timeout=timeout)
@@ -96,9 +111,10 @@ def run_check(args: argparse.Namespace) -> int:
     from gateway.policy import load_policies
 
     cfg = config_of(args)
+    dial = _dialer(cfg)
 
     async def main() -> list[Any]:
-        partner = args.partner or await _describe_partner(args.address, args.timeout)
+        partner = args.partner or await _describe_partner(dial, args.address, args.timeout)
         try:
             policies = load_policies(cfg.policies)
             agreement = (policies.agreement(args.agreement) if args.agreement else
@@ -112,7 +128,7 @@ def run_check(args: argparse.Namespace) -> int:
               f"with {len(subjects)} subjects", flush=True)
         return await check_connector(args.address, spec_key=load_private_key(cfg.spec_key),
                                      agreement=agreement, subjects=subjects,
-                                     timeout_s=args.timeout)
+                                     timeout_s=args.timeout, channel_factory=dial)
 
     results = asyncio.run(main())
     print(render_report(results))

@@ -194,3 +194,15 @@ def test_the_cli_reaches_a_gateway_serving_tls(tls_stack: Stack, tls_requester_g
         config.write_text(text)
     out = capsys.readouterr().out
     assert rc == 0 and f"{PARTNER}.insured_status" in out
+
+
+def test_connector_check_dials_a_tls_connector_as_the_gateway(
+        tls_stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
+    """`pgw connector check` presents the gateway's certificate when the config has [tls] (the
+    connector admits no other client: see the tests above)."""
+    address = tls_stack.connector_address(PARTNER)
+    status = main(["connector", "check", address, "--config", str(tls_stack.cfg.path)])
+    out = capsys.readouterr().out
+    assert status == 0, out
+    assert "PASS  describe" in out and "PASS  wrongly-signed spec refused" in out
+    assert "FAIL" not in out
