@@ -4,6 +4,7 @@
     python bench/query_path.py                                 # 10 s per phase, 32 in flight
     python bench/query_path.py --concurrency 8,32,64           # one row pair per level
     python bench/query_path.py --seconds 5 --profile           # plus a cProfile of the server process
+    python bench/query_path.py --layout split                  # connectors (backs) in a process of their own
 
 For every concurrency level, in one run:
 
@@ -29,7 +30,11 @@ client process, all started with the ``spawn`` method (grpcio is not fork-safe).
 process holds one asyncio event loop, so its Python work is bound to one core whatever the core
 count; the client gets the other core, so its own CPU does not steal from the server's event
 loop. gRPC's C-core threads and SQLite worker threads of both processes share the two cores.
-Only one server process runs at a time.
+Only one system runs at a time.
+
+``--layout split`` moves the connectors (Phase A) and the backs (Phase B) into a second server
+process, as deployed (each partner runs its connector in its own network): the gateway's (the
+front's) event loop then carries only its own work. Server CPU counts both processes.
 
 Targets (DESIGN: performance lives in bench/): pgw throughput >= 0.6x the pass-through's, and
 pgw p99 <= 3x its p50. The script prints PASS/MISS per target and always exits 0.
@@ -126,6 +131,7 @@ class LoadResult:
     client_cpu_s: float = 0.0  # the client process's CPU over the whole load
     client_wall_s: float = 0.0
     server_cpu_s: float = 0.0  # filled in by the orchestrator from the server's report
+    partner_cpu_s: float = 0.0  # layout split: the partner process's share of server_cpu_s
 
 
 def cpu_seconds() -> float:
@@ -553,7 +559,10 @@ def measure(ctx: Any, phase: Phase, work: Workload, args: argparse.Namespace,
         client.join(30)
         for proc, conn, what in reversed(started):
             conn.send("stop")
-            result.server_cpu_s += _recv(conn, proc, f"{what} stop", 60)
+            cpu = _recv(conn, proc, f"{what} stop", 60)
+            result.server_cpu_s += cpu
+            if what.endswith("partners"):
+                result.partner_cpu_s = cpu
     finally:
         for proc, _conn, _what in started:
             proc.join(30)
@@ -583,9 +592,11 @@ def _server_options(work: Workload, args: argparse.Namespace,
 
 def _row(concurrency: int, name: str, s: LatencySummary, r: LoadResult) -> list[object]:
     per_call = r.server_cpu_s / r.total_calls * 1e3 if r.total_calls else math.nan
+    partners = r.partner_cpu_s / r.total_calls * 1e3 if r.total_calls else math.nan
     client = 100 * r.client_cpu_s / r.client_wall_s if r.client_wall_s else math.nan
     return [concurrency, name, f"{s.throughput:,.0f}", f"{s.p50_ms:.2f}", f"{s.p90_ms:.2f}",
-            f"{s.p99_ms:.2f}", f"{s.tail_ratio:.2f}", s.errors, f"{per_call:.2f}",
+            f"{s.p99_ms:.2f}", f"{s.tail_ratio:.2f}", s.errors,
+            f"{per_call:.2f}" + (f" ({partners:.2f})" if r.partner_cpu_s else ""),
             f"{client:.0f}%"]
 
 
@@ -686,7 +697,8 @@ def run(args: argparse.Namespace, workdir: Path) -> None:
           f"{sizes.describe()}\n")
     print(format_table(["concurrency", "system", "calls/s", "p50 ms", "p90 ms", "p99 ms",
                         "p99/p50", "errors", "srv CPU ms/call", "client CPU"], rows, left=2))
-    print("(srv CPU ms/call: server process CPU, all threads, per completed call; client CPU: "
+    print("(srv CPU ms/call: server process CPU, all threads, per completed call; in layout "
+          "split, in brackets, the part spent in the partner process; client CPU: "
           "load generator's CPU / wall time, 100% = one core)")
     print()
     print("\n".join(verdicts))

@@ -55,7 +55,7 @@ class AggregateCompute(ComputeDecisions):
             why = (f"{what}: cohort attribute {op.cohort_attribute} not in cohort_by "
                    f"{params.get('cohort_by')} of {agreement.label}")
             raise Refused(PermissionDenied(why, refused_fields=[name], reason=why))
-        self._take_rate([agreement])
+        await self._spend_cohort(principal, agreement, op.cohort_attribute, op.cohort_value)
         audit["released"] = [(op.partner, op.field, "aggregate")]
         signed = self._spec(audit["request_id"], principal, header.purpose, agreement, grant,
                             "aggregate", compute_pb2.AggregateSpec(

@@ -1,8 +1,9 @@
 """Decision and audit for encrypted compute: the state a ComputeService holds, the checks every
-operation shares (public context, agreement in force and its grant, subject and rate limits),
+operation shares (public context, agreement in force and its grant, subject limit, budgets),
 signing the per-partner release spec, and the audited release of the result.
 
-Every refusal is raised as :class:`Refused` so that the entry point audits it as ``deny``.
+Every refusal is raised as :class:`Refused` so that the entry point audits it (as ``deny``, or
+``error`` when the budget store cannot be reached).
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from connectors.sdk._spec import sign_spec
 from gateway._compute_partners import PartnerCompute
 from gateway.auth import Principal, TokenVerifier
+from gateway.budgets import Budgets, audit_decision
 from gateway.errors import FieldViolation, GatewayError, InvalidArgument, PermissionDenied
-from gateway.limits import RateLimited, RateLimiter
 from gateway.pb.pgw.v1 import common_pb2, compute_pb2, connector_pb2
 from gateway.policy import Agreement, ApprovedModel, FieldGrant, PolicySet
 from gateway.privacy import HePool, PrivacyError, PublicContext, Scheme
@@ -26,10 +27,10 @@ from gateway.recorder import AuditRecorder, response_digest
 
 
 class Refused(Exception):
-    """A refusal to audit as ``deny`` before raising ``error``."""
+    """A refusal to audit (as ``decision``) before raising ``error``."""
 
-    def __init__(self, error: GatewayError) -> None:
-        self.error = error
+    def __init__(self, error: GatewayError, decision: str = "deny") -> None:
+        self.error, self.decision = error, decision
 
 
 def agreement_ref(a: Agreement) -> common_pb2.AgreementRef:
@@ -43,7 +44,7 @@ class ComputeDecisions:
     models: dict[str, ApprovedModel]
     partners: PartnerCompute
     recorder: AuditRecorder
-    limiter: RateLimiter
+    budgets: Budgets
     _policies: Callable[[], PolicySet]
     _key: Ed25519PrivateKey
     _ttl: float
@@ -88,12 +89,21 @@ class ComputeDecisions:
                    f"{limit} of {agreement.label}")
             raise Refused(PermissionDenied(why, reason=why))
 
-    def _take_rate(self, agreements: Sequence[Agreement]) -> None:
+    async def _spend(self, principal: Principal, agreements: Sequence[Agreement],
+                     subjects: Sequence[str] = ()) -> None:
+        """Rate, volume and per-subject budgets of a request about ``subjects``."""
         try:
-            for a in agreements:
-                self.limiter.take(a.id, a.limits.requests_per_minute)
-        except RateLimited as err:
-            raise Refused(err) from None
+            await self.budgets.request(principal.org, agreements, subjects=subjects)
+        except GatewayError as err:
+            raise Refused(err, audit_decision(err)) from None
+
+    async def _spend_cohort(self, principal: Principal, agreement: Agreement, attribute: str,
+                            value: str) -> None:
+        """Rate and per-cohort budgets of an aggregate over ``attribute=value``."""
+        try:
+            await self.budgets.cohort(principal.org, agreement, attribute, value)
+        except GatewayError as err:
+            raise Refused(err, audit_decision(err)) from None
 
     def _spec(self, rid: str, principal: Principal, purpose: str, agreement: Agreement,
               grant: FieldGrant, operation: str, operation_spec: bytes

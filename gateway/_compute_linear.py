@@ -16,7 +16,7 @@ from gateway.errors import FieldViolation, GatewayError, InvalidArgument, Permis
 from gateway.pb.pgw.v1 import compute_pb2, connector_pb2
 from gateway.policy import Agreement, ApprovedModel, FieldGrant
 from gateway.privacy import SLOTS, PublicContext
-from gateway.validate import normalize_person_id
+from gateway.validate import validate_person_ids
 
 #: Hard ceiling on subjects per call, whatever an agreement allows.
 MAX_SUBJECTS = 1 << 21
@@ -37,18 +37,15 @@ async def read_subjects(header: compute_pb2.ComputeHeader,
     if len(raw) != want:
         raise Refused(InvalidArgument(FieldViolation(
             "subjects", f"got {len(raw)} ids, want header.subject_count {want}")))
-    ids, problems = [], []
-    for i, s in enumerate(raw):
-        try:
-            ids.append(normalize_person_id(s))
-        except ValueError as exc:
-            if len(problems) < 20:
-                problems.append(FieldViolation(f"subjects[{i}]",
-                                               f"not a GB 11643-1999 id: {exc}"))
-    if not problems and len(set(ids)) != len(ids):
-        problems.append(FieldViolation("subjects", "the same id is listed twice"))
-    if problems:
-        raise Refused(InvalidArgument(problems))
+    try:
+        ids = await asyncio.to_thread(validate_person_ids, raw, "subjects")
+    except InvalidArgument as err:  # at most 20 violations, each naming a position
+        raise Refused(InvalidArgument([
+            FieldViolation(v.field, f"not a GB 11643-1999 id: {v.description}")
+            for v in err.violations[:20]])) from None
+    if len(set(ids)) != len(ids):
+        raise Refused(InvalidArgument(FieldViolation("subjects",
+                                                     "the same id is listed twice")))
     return ids
 
 
@@ -91,8 +88,8 @@ class LinearCompute(ComputeDecisions):
             self._limit(agreement, len(subjects))
         unique = list({a.id: a for a, _ in grants}.values())
         audit["agreements"] = [agreement_ref(a) for a in unique]
+        await self._spend(principal, unique, subjects)
         audit["released"] = [(i.partner, i.field, "encrypted") for i in model.inputs]
-        self._take_rate(unique)
         n = len(subjects)
         espec = dict(op="linear", model=model.id, context_sha256=context_digest(ctx.material),
                      subjects_sha256=subjects_digest(subjects), subject_count=n,

@@ -21,10 +21,18 @@ import grpc
 
 from connectors.sdk._join_wire import split
 from gateway._join_decision import Job, record, sizes
-from gateway._join_streams import both, check_chunk, expect, hub_total
+from gateway._join_streams import (
+    FLAGS_CHUNK,
+    both,
+    check_chunk,
+    expect,
+    hub_count,
+    hub_flags,
+    hub_total,
+)
 from gateway.errors import FieldViolation, InvalidArgument, Unavailable
 from gateway.pb.pgw.v1 import common_pb2, join_pb2
-from gateway.privacy import BelowMinimum, PjcReply, PrivacyError
+from gateway.privacy import BelowMinimum, PjcReply
 
 if TYPE_CHECKING:
     from gateway.join_service import JoinService
@@ -100,11 +108,10 @@ class JobRelay:
         """ecdh-psi cardinality / intersection-sum: P's double-blinded points stay here."""
         job, requests, context = self.job, self.requests, self.context
         await context.write(join_pb2.JoinResponse(accepted=reply))
-        double: list[bytes] = []
-        points: list[bytes] = []
+        double, points, reblinded = bytearray(), bytearray(), bytearray()
+        counts = {"double": 0, "points": 0, "reblinded": 0}
         pieces: list[bytes] = []
         ciphertexts: list[bytes] = []
-        reblinded: list[bytes] = []
 
         async def from_requester() -> None:
             await self._forward_items()
@@ -115,23 +122,24 @@ class JobRelay:
                     return
                 if kind != "reblinded":
                     raise InvalidArgument(FieldViolation(kind or "kind", "want reblinded"))
-                check_chunk(msg.reblinded, len(reblinded), "reblinded")
-                reblinded.extend(split(msg.reblinded.packed))
-                if len(reblinded) > job.partner_count:
+                counts["reblinded"] = check_chunk(msg.reblinded, counts["reblinded"],
+                                                  "reblinded")
+                if counts["reblinded"] > job.partner_count:
                     raise InvalidArgument(FieldViolation("reblinded", "more than sent"))
+                reblinded.extend(msg.reblinded.packed)
 
         async def from_partner() -> None:
             async for msg in self._partner_messages():
                 kind = msg.WhichOneof("kind")
                 if kind == "double_blinded":
-                    check_chunk(msg.double_blinded, len(double), kind)
-                    double.extend(split(msg.double_blinded.packed))
+                    counts["double"] = check_chunk(msg.double_blinded, counts["double"], kind)
+                    double.extend(msg.double_blinded.packed)
                     await context.write(join_pb2.JoinResponse(progress=join_pb2.JoinProgress(
-                        stage="partner-blind", done=len(double),
+                        stage="partner-blind", done=counts["double"],
                         total=job.start.requester_count)))
                 elif kind == "partner_points":
-                    check_chunk(msg.partner_points, len(points), kind)
-                    points.extend(split(msg.partner_points.packed))
+                    counts["points"] = check_chunk(msg.partner_points, counts["points"], kind)
+                    points.extend(msg.partner_points.packed)
                     await context.write(join_pb2.JoinResponse(partner_points=msg.partner_points))
                 elif kind == "ciphertext" and job.output == "intersection-sum":
                     pieces.append(msg.ciphertext.data)
@@ -143,14 +151,11 @@ class JobRelay:
                                       reason=f"partner sent {kind} in {job.output}")
 
         await both(from_requester(), from_partner())
-        expect(len(double), job.start.requester_count, "double-blinded points")
-        expect(len(points), job.partner_count, "partner points")
-        expect(len(reblinded), job.partner_count, "re-blinded points")
+        expect(counts["double"], job.start.requester_count, "double-blinded points")
+        expect(counts["points"], job.partner_count, "partner points")
+        expect(counts["reblinded"], job.partner_count, "re-blinded points")
         if job.output == "cardinality":
-            if len(set(reblinded)) != len(reblinded):
-                raise PrivacyError("re-blinded points: got repeated points, want distinct")
-            theirs = set(double)
-            count = sum(1 for p in reblinded if p in theirs)
+            count = await asyncio.to_thread(hub_count, double, reblinded)
             receipt = await self._record("allow", sizes(job, count))
             await context.write(join_pb2.JoinResponse(result=join_pb2.JoinResult(
                 match_count=count, receipt=receipt)))
@@ -158,8 +163,8 @@ class JobRelay:
         expect(len(ciphertexts), -(-job.partner_count // 4096), "ciphertexts")
         try:
             encrypted, count = await asyncio.to_thread(
-                hub_total, sum_material, PjcReply(double, points, ciphertexts), reblinded,
-                job.min_k)
+                hub_total, sum_material, PjcReply(split(double), split(points), ciphertexts),
+                split(reblinded), job.min_k)
         except BelowMinimum as err:
             await self._record("deny", f"{sizes(job, err.got)}: {err.reason}")
             raise
@@ -171,8 +176,7 @@ class JobRelay:
         """keyed-hash: both sides' HMACs stay here; flags or the count go back."""
         job, requests, context = self.job, self.requests, self.context
         await context.write(join_pb2.JoinResponse(accepted=reply))
-        mine: list[bytes] = []  # R's HMAC chunks, packed, in R's order
-        theirs: set[bytes] = set()
+        mine, theirs = bytearray(), bytearray()  # R's HMACs in R's order; P's HMACs
         received = [0, 0]
 
         async def from_requester() -> None:
@@ -186,7 +190,7 @@ class JobRelay:
                 received[0] = check_chunk(msg.items, received[0], "items")
                 if received[0] > job.start.requester_count:
                     raise InvalidArgument(FieldViolation("items", "more items than announced"))
-                mine.append(msg.items.packed)
+                mine.extend(msg.items.packed)
 
         async def from_partner() -> None:
             async for msg in self._partner_messages():
@@ -194,22 +198,20 @@ class JobRelay:
                     raise Unavailable("the partner sent an unexpected message",
                                       reason="partner sent non-HMACs in keyed-hash")
                 received[1] = check_chunk(msg.partner_points, received[1], "partner_points")
-                theirs.update(split(msg.partner_points.packed))
+                theirs.extend(msg.partner_points.packed)
                 await context.write(join_pb2.JoinResponse(progress=join_pb2.JoinProgress(
                     stage="partner-set", done=received[1], total=job.partner_count)))
 
         await both(from_requester(), from_partner())
         expect(received[0], job.start.requester_count, "requester HMACs")
         expect(received[1], job.partner_count, "partner HMACs")
-        flags = [b"".join(b"\x01" if m in theirs else b"\x00" for m in split(packed))
-                 for packed in mine]
-        count = sum(f.count(1) for f in flags)
+        flags = await asyncio.to_thread(hub_flags, mine, theirs)
+        del mine[:], theirs[:]
+        count = flags.count(1)
         receipt = await self._record("allow", sizes(job, count))
         if job.output == "membership":
-            offset = 0
-            for f in flags:
-                await context.write(join_pb2.JoinResponse(
-                    membership=join_pb2.PointChunk(offset=offset, packed=f)))
-                offset += len(f)
+            for offset in range(0, len(flags), FLAGS_CHUNK):
+                await context.write(join_pb2.JoinResponse(membership=join_pb2.PointChunk(
+                    offset=offset, packed=flags[offset:offset + FLAGS_CHUNK])))
         await context.write(join_pb2.JoinResponse(result=join_pb2.JoinResult(
             match_count=count, receipt=receipt)))

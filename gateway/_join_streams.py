@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import grpc
+import numpy as np
 
 from connectors.sdk._join_wire import MAX_CHUNK_ITEMS, POINT
 from gateway.errors import (
@@ -24,11 +25,21 @@ from gateway.errors import (
 )
 from gateway.logs import get_logger
 from gateway.pb.pgw.v1 import join_pb2
-from gateway.privacy import PjcReply, PrivacyError, PublicContext, Scheme, pjc_total
+from gateway.privacy import (
+    PjcReply,
+    PrivacyError,
+    PublicContext,
+    Scheme,
+    has_repeats,
+    match_packed,
+    pjc_total,
+)
 
 log = get_logger("pgw.join")
 #: Most bytes of HE sum material a requester may stream (it is about 16 MiB).
 MAX_HE_MATERIAL = 32 * 1024 * 1024
+#: Membership flags (one byte per requester item) per message back to the requester.
+FLAGS_CHUNK = 1 << 20
 
 
 def check_chunk(chunk: join_pb2.PointChunk, expected_offset: int, what: str) -> int:
@@ -87,6 +98,18 @@ def check_he(public: bytes, sum_material: bytes) -> None:
         raise PrivacyError("he_public: want CKKS public material without Galois keys")
     if summ.scheme is not Scheme.CKKS or not summ.can_sum:
         raise PrivacyError("he_sum: want CKKS sum material (public key and sum Galois keys)")
+
+
+def hub_count(double: bytearray, reblinded: bytearray) -> int:
+    """Cardinality: how many of R's re-blinded points (distinct) are among P's double-blinded."""
+    if has_repeats(reblinded):
+        raise PrivacyError("re-blinded points: got repeated points, want distinct")
+    return int(match_packed(reblinded, double).sum())
+
+
+def hub_flags(mine: bytearray, theirs: bytearray) -> bytes:
+    """keyed-hash: one byte per requester HMAC, in R's order: 1 when P sent the same HMAC."""
+    return match_packed(mine, theirs).view(np.uint8).tobytes()
 
 
 def hub_total(sum_material: bytes, reply: PjcReply, reblinded: list[bytes],

@@ -94,12 +94,25 @@ class AuditService(audit_pb2_grpc.AuditServiceServicer):
                                 context: grpc.aio.ServicerContext,
                                 rid: str) -> audit_pb2.GetInclusionProofResponse:
         self._auditor(context)
+        size = await self._within_log("tree_size", request.tree_size)
         return audit_pb2.GetInclusionProofResponse(
-            receipt=await asyncio.to_thread(self.receipt, request.index, request.tree_size))
+            receipt=await asyncio.to_thread(self.receipt, request.index, size))
 
-    def receipt(self, index: int, tree_size: int) -> common_pb2.AuditReceipt:
-        latest = self.log.latest_checkpoint()
-        size = tree_size or (latest[0] if latest else 0)
+    async def _within_log(self, field: str, size: int) -> int:
+        """``size`` (0: the latest checkpoint's) if this replica's tree reaches it, after one
+        catch-up with entries other replicas appended; else INVALID_ARGUMENT naming ``field``.
+        Checked before the store sees it: a uint64 past 2**63 is no SQL integer."""
+        if not size:
+            latest = self.log.latest_checkpoint()
+            return latest[0] if latest else 0
+        if size > self.log.size:
+            await self.log.refresh()
+        if size > self.log.size:
+            raise InvalidArgument(FieldViolation(
+                field, f"no checkpoint at size {size}: the log holds {self.log.size} entries"))
+        return size
+
+    def receipt(self, index: int, size: int) -> common_pb2.AuditReceipt:
         note = self.log.store.checkpoint_at(size)
         if note is None:
             raise InvalidArgument(FieldViolation("tree_size", f"no checkpoint at size {size}"))
@@ -115,9 +128,8 @@ class AuditService(audit_pb2_grpc.AuditServiceServicer):
                                   context: grpc.aio.ServicerContext,
                                   rid: str) -> audit_pb2.GetConsistencyProofResponse:
         self._auditor(context)
-        latest = self.log.latest_checkpoint()
-        new = request.new_size or (latest[0] if latest else 0)
-        note = self.log.store.checkpoint_at(new)
+        new = await self._within_log("new_size", request.new_size)
+        note = await asyncio.to_thread(self.log.store.checkpoint_at, new)
         if note is None:
             raise InvalidArgument(FieldViolation("new_size", f"no checkpoint at size {new}"))
         if not 0 < request.old_size <= new:

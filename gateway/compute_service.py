@@ -12,7 +12,9 @@ Lifecycle (DESIGN.md "Usable but not visible"):
   ``cohort_by``; sign an ``aggregate`` spec; the connector selects the cohort itself and refuses
   below ``min_k``; the gateway re-checks ``min_k`` from the returned count; audit; return.
 
-Every refusal is audited (kind ``compute``) with what was asked, never a value.
+Both spend the agreements' budgets (``gateway.budgets``: rate and, for linear, volume and
+per-subject; for aggregates, per-cohort) before anything is dispatched. Every refusal is audited
+(kind ``compute``) with what was asked, never a value.
 
 This module is the front door; the work lives in private modules:
 
@@ -37,8 +39,8 @@ from gateway._compute_he import BATCH, INLINE_CHUNKS
 from gateway._compute_linear import MAX_SUBJECTS, LinearCompute
 from gateway._compute_partners import MAX_MESSAGE, PartnerCompute, convert
 from gateway.auth import TokenVerifier, bearer_from_metadata
+from gateway.budgets import Budgets
 from gateway.errors import FieldViolation, InvalidArgument
-from gateway.limits import RateLimiter
 from gateway.pb.pgw.v1 import compute_pb2, compute_pb2_grpc
 from gateway.policy import ApprovedModel, PolicySet
 from gateway.privacy import HePool
@@ -65,11 +67,12 @@ class ComputeService(LinearCompute, AggregateCompute, compute_pb2_grpc.ComputeSe
     def __init__(self, *, verifier: TokenVerifier, policies: PolicySet | Callable[[], PolicySet],
                  models: dict[str, ApprovedModel], partners: PartnerCompute,
                  recorder: AuditRecorder, spec_key: Ed25519PrivateKey, spec_ttl_s: float = 30.0,
-                 clock: Callable[[], float] = time.time, pool: HePool | None = None) -> None:
+                 clock: Callable[[], float] = time.time, pool: HePool | None = None,
+                 budgets: Budgets | None = None) -> None:
         self.verifier, self.models, self.partners = verifier, dict(models), partners
         self._policies = policies if callable(policies) else (lambda: policies)
         self.recorder, self._key, self._ttl, self._clock = recorder, spec_key, spec_ttl_s, clock
-        self.limiter = RateLimiter()
+        self.budgets = budgets or Budgets.in_process()
         self._pool = pool
 
     @rpc
@@ -96,7 +99,8 @@ class ComputeService(LinearCompute, AggregateCompute, compute_pb2_grpc.ComputeSe
                 raise Refused(InvalidArgument(FieldViolation(
                     "header.operation", "want linear or aggregate")))
         except Refused as refused:
-            await self.recorder.record(**audit, decision="deny", reason=refused.error.reason)
+            await self.recorder.record(**audit, decision=refused.decision,
+                                       reason=refused.error.reason)
             raise refused.error from None
         for message in messages:
             await context.write(message)

@@ -85,6 +85,9 @@ class Config:
     tls: TlsConfig | None = None  # None: plaintext everywhere (the default)
     # [gateway] admin_listen: /metrics over HTTP there, gRPC reflection one port above; None: off
     admin_listen: str | None = None
+    # [budgets] dsn: sqlite:///path, postgresql://..., redis://...; None: beside the audit log
+    # (gateway.budgets.default_budget_dsn, resolved at start-up against the audit_dsn in force)
+    budgets_dsn: str | None = None
 
     def witness_name(self, partner: str) -> str:
         """The name a partner's witness signs cosignatures with."""
@@ -139,13 +142,18 @@ def load_config(path: Path | str | None = None) -> Config:
                           "`pgw init --workdir DIR` or `pgw demo --workdir DIR`") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    unknown = sorted(set(raw) - {"gateway", "auth", "audit", "data", "connectors", "tls"})
+    unknown = sorted(set(raw) - {"gateway", "auth", "audit", "data", "connectors", "tls",
+                                 "budgets"})
     if unknown:
         raise ConfigError(f"{path}: unknown section(s): {', '.join(unknown)}")
     gw = _Section(path, "gateway", raw.get("gateway", {}))
     auth = _Section(path, "auth", raw.get("auth", {}))
     audit = _Section(path, "audit", raw.get("audit", {}))
     data = _Section(path, "data", raw.get("data", {}))
+    budgets = _Section(path, "budgets", raw.get("budgets", {}))
+    budgets_dsn = budgets.get("dsn", str, None)
+    if budgets_dsn is not None and "://" not in budgets_dsn:  # a path, as for [audit] dsn
+        budgets_dsn = "sqlite:///" + str(budgets.path_of("dsn"))
     dsn = audit.get("dsn", str, "audit.db")
     if "://" not in dsn:
         dsn = "sqlite:///" + str(audit.path_of("dsn", "audit.db"))
@@ -178,8 +186,9 @@ def load_config(path: Path | str | None = None) -> Config:
                     for name, section in raw.get("connectors", {}).items()},
         tls=tls,
         admin_listen=gw.get("admin_listen", str, None),
+        budgets_dsn=budgets_dsn,
     )
-    for section in (gw, auth, audit, data):
+    for section in (gw, auth, audit, data, budgets):
         section.finish()
     return cfg
 

@@ -14,7 +14,9 @@ and relays. It never holds a PSI scalar, an HMAC key or an HE secret key:
 * keyed-hash: the two ephemeral X25519 public keys are relayed; both sides' HMACs stay here;
   the hub matches and returns flags (membership) or the count. Neither side sees the other's.
 
-Refusals are audited; every allowed job is audited before its result is released.
+Each job spends the agreement's rate and daily volume (the requester set size) budgets
+(``gateway.budgets``) before the partner is contacted. Refusals are audited; every allowed job
+is audited before its result is released.
 
 The parts are private modules: ``_join_decision`` (decide, audit, the partner's spec),
 ``_join_relay`` (the per-mode relay state machines) and ``_join_streams`` (chunk checks, HE
@@ -36,6 +38,7 @@ from gateway._join_decision import Job, decide, partner_spec, sizes
 from gateway._join_relay import JobRelay
 from gateway._join_streams import MAX_HE_MATERIAL, check_he, partner_error, read_he_material
 from gateway.auth import Principal, TokenVerifier, bearer_from_metadata
+from gateway.budgets import Budgets, audit_decision
 from gateway.errors import (
     FailedPrecondition,
     FieldViolation,
@@ -44,7 +47,6 @@ from gateway.errors import (
     PermissionDenied,
     Unavailable,
 )
-from gateway.limits import RateLimited, RateLimiter
 from gateway.logs import get_logger
 from gateway.pb.pgw.v1 import join_pb2, join_pb2_grpc
 from gateway.policy import PolicySet
@@ -60,13 +62,14 @@ class JoinService(join_pb2_grpc.JoinServiceServicer):
                  recorder: AuditRecorder, spec_key: Ed25519PrivateKey,
                  addresses: dict[str, str], spec_ttl_s: float = 30.0, timeout_s: float = 900.0,
                  clock: Callable[[], float] = time.time,
-                 credentials: grpc.ChannelCredentials | None = None) -> None:
+                 credentials: grpc.ChannelCredentials | None = None,
+                 budgets: Budgets | None = None) -> None:
         self.verifier, self._policies, self.recorder = verifier, policies, recorder
         self._credentials = credentials  # mutual TLS to the connectors; None: plaintext
         self._key, self._ttl, self._timeout, self._clock = spec_key, spec_ttl_s, timeout_s, clock
         self._addresses = dict(addresses)
         self._channels: dict[str, grpc.aio.Channel] = {}
-        self.limiter = RateLimiter()
+        self.budgets = budgets or Budgets.in_process()
 
     # Seams for wire tests (STYLE habit 1: test helpers as API): every message the hub
     # receives from the requester and from the partner passes through these.
@@ -112,10 +115,12 @@ class JoinService(join_pb2_grpc.JoinServiceServicer):
         if job is None:
             await self.recorder.record(**audit, released=[], decision="deny", reason=reason)
             raise PermissionDenied(reason, reason=reason)
-        try:
-            self.limiter.take(job.agreement.id, job.agreement.limits.requests_per_minute)
-        except RateLimited as err:
-            await self.recorder.record(**audit, released=[], decision="deny", reason=err.reason)
+        try:  # rate and volume (the requester set size: the hub never sees the ids)
+            await self.budgets.request(principal.org, [job.agreement],
+                                       count=start.requester_count)
+        except GatewayError as err:
+            await self.recorder.record(**audit, released=[], decision=audit_decision(err),
+                                       reason=err.reason)
             raise
         try:
             await self._run(job, requests, context)

@@ -18,6 +18,7 @@ from gateway.admin_service import AdminService, admin_audit
 from gateway.audit import SIG_TYPE_COSIGNATURE_V1, NoteSigner, NoteVerifier
 from gateway.audit._log import AuditLog
 from gateway.auth import JwksKeySet, TokenVerifier
+from gateway.budgets import Budgets, budget_secret, default_budget_dsn, open_budget_store
 from gateway import pki
 from gateway.config import Config
 from gateway.dispatch import ConnectorClients
@@ -70,6 +71,14 @@ async def open_audit_log(cfg: Config) -> AuditLog:
                                signer=signer)
 
 
+async def open_budgets(cfg: Config) -> Budgets:
+    """The inference budgets: ``[budgets] dsn``, else beside the audit log; counter keys for
+    subjects and cohorts are HMACs under a key derived from the audit pseudonym secret."""
+    secret = budget_secret(load_secret(cfg.audit_pseudonym_key))
+    return Budgets(await open_budget_store(cfg.budgets_dsn or default_budget_dsn(cfg.audit_dsn)),
+                   secret)
+
+
 async def start_gateway(cfg: Config, *, listen: str | None = None) -> Running:
     verifier = TokenVerifier(JwksKeySet(cfg.jwks), issuer=cfg.issuer, audience=cfg.audience,
                              leeway_s=cfg.leeway_s)
@@ -90,9 +99,15 @@ async def start_gateway(cfg: Config, *, listen: str | None = None) -> Running:
     except BaseException:
         await audit_log.aclose()
         raise
+    try:
+        budgets = await open_budgets(cfg)
+    except BaseException:
+        await registry.aclose()
+        await audit_log.aclose()
+        raise
     service = GatewayService(verifier=verifier, policies=registry.current, clients=clients,
                              recorder=recorder, spec_key=load_private_key(cfg.spec_key),
-                             spec_ttl_s=cfg.spec_ttl_s)
+                             spec_ttl_s=cfg.spec_ttl_s, budgets=budgets)
     server = grpc.aio.server(options=[("grpc.max_receive_message_length", MAX_MESSAGE),
                                       ("grpc.max_send_message_length", MAX_MESSAGE)])
     gateway_pb2_grpc.add_GatewayServiceServicer_to_server(service, server)
@@ -101,11 +116,11 @@ async def start_gateway(cfg: Config, *, listen: str | None = None) -> Running:
     compute_pb2_grpc.add_ComputeServiceServicer_to_server(ComputeService(
         verifier=verifier, policies=registry.current, models=models,
         partners=compute, recorder=recorder, spec_key=load_private_key(cfg.spec_key),
-        spec_ttl_s=cfg.spec_ttl_s), server)
+        spec_ttl_s=cfg.spec_ttl_s, budgets=budgets), server)
     join = JoinService(verifier=verifier, policies=registry.current, recorder=recorder,
                        spec_key=load_private_key(cfg.spec_key), spec_ttl_s=cfg.spec_ttl_s,
                        addresses={p: c.address for p, c in cfg.connectors.items()},
-                       credentials=dial)
+                       credentials=dial, budgets=budgets)
     join_pb2_grpc.add_JoinServiceServicer_to_server(join, server)
     audit_pb2_grpc.add_AuditServiceServicer_to_server(
         AuditService(verifier=verifier, audit_log=audit_log, recorder=recorder), server)
@@ -125,8 +140,8 @@ async def start_gateway(cfg: Config, *, listen: str | None = None) -> Running:
     witnessing = Witnessing(audit_log, clients, interval_s=cfg.witness_interval_ms / 1000)
     witnessing.start()
     log.info("gateway_started", port=port, partners=clients.partners)
-    closers = [witnessing.aclose, clients.aclose, compute.aclose, join.aclose, registry.aclose,
-               audit_log.aclose]
+    closers = [witnessing.aclose, clients.aclose, compute.aclose, join.aclose, budgets.aclose,
+               registry.aclose, audit_log.aclose]
     admin = await _start_admin(cfg, server, audit_log, closers) if cfg.admin_listen else None
     return Running(server, port, [*([admin.aclose] if admin else []), *closers], admin=admin)
 

@@ -20,8 +20,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from connectors.sdk._spec import sign_spec
 from gateway.answers import check_answer
 from gateway.auth import Principal, TokenVerifier, bearer_from_metadata
+from gateway.budgets import Budgets, audit_decision
 from gateway.dispatch import ConnectorClients
-from gateway.limits import RateLimited, RateLimiter
 from gateway.errors import FieldViolation, GatewayError, PermissionDenied
 from gateway.pb.pgw.v1 import common_pb2, connector_pb2, gateway_pb2, gateway_pb2_grpc
 from gateway.policy import PartnerDecision, PolicySet, RequestDecision
@@ -50,7 +50,7 @@ class GatewayService(gateway_pb2_grpc.GatewayServiceServicer):
     def __init__(self, *, verifier: TokenVerifier,
                  policies: PolicySet | Callable[[], PolicySet], clients: ConnectorClients,
                  recorder: AuditRecorder, spec_key: Ed25519PrivateKey, spec_ttl_s: float = 30.0,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, budgets: Budgets | None = None) -> None:
         self.verifier, self.clients = verifier, clients
         if isinstance(policies, PolicySet):
             fixed = policies
@@ -58,7 +58,7 @@ class GatewayService(gateway_pb2_grpc.GatewayServiceServicer):
         else:
             self._policies = policies
         self.recorder, self._key, self._ttl, self._clock = recorder, spec_key, spec_ttl_s, clock
-        self.limiter = RateLimiter()
+        self.budgets = budgets or Budgets.in_process()
 
     @property
     def policies(self) -> PolicySet:
@@ -97,12 +97,13 @@ class GatewayService(gateway_pb2_grpc.GatewayServiceServicer):
             await self.recorder.record(**audit, released=[], decision="deny",
                                        reason=decision.reason)
             raise _refusal(decision)
-        try:
-            for p in decision.partners:
-                assert p.agreement is not None
-                self.limiter.take(p.agreement.id, p.agreement.limits.requests_per_minute)
-        except RateLimited as err:
-            await self.recorder.record(**audit, released=[], decision="deny", reason=err.reason)
+        try:  # rate, volume and per-subject budgets; exhausted: deny, store down: error
+            await self.budgets.request(principal.org, [p.agreement for p in decision.partners
+                                                       if p.agreement is not None],
+                                       subjects=subjects)
+        except GatewayError as err:
+            await self.recorder.record(**audit, released=[], decision=audit_decision(err),
+                                       reason=err.reason)
             raise
         specs = [self._spec(rid, principal, request.purpose, p, subjects)
                  for p in decision.partners]

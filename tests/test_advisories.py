@@ -42,12 +42,14 @@ from pgw_it_harness import (  # noqa: E402 - registered just above
     RawData,
     Stack,
     code_of,
+    copy_policies,
     isolated_cfg,
     metadata,
     start_stack,
 )
 
 from connectors.sdk._spec import sign_spec  # noqa: E402
+from gateway.budgets import quota_violations  # noqa: E402
 from gateway.auth._jwks import b64url_encode  # noqa: E402
 from gateway.config import load_config  # noqa: E402
 from gateway.keys import load_private_key  # noqa: E402
@@ -415,3 +417,107 @@ def test_too_many_subjects(stack: Stack, raw: RawData) -> None:
     assert err.code() == DENIED, (err.code(), err.details())
 
 
+
+
+# -- inference budgets -------------------------------------------------------------------------
+# A second stack on a policy copy with tight budgets: hpf-loan-ss 6 queries per subject a day;
+# hpf-withdrawal-ss also grants contribution_months >= 24 (a second threshold on the same
+# value) with 4 a day; hpf-stats-ss 3 queries per cohort a day; hpf-loan-edu 60 subjects a day.
+
+BUDGET_EDITS = {
+    "hpf-loan-ss": [("queries_per_subject_per_day: 20", "queries_per_subject_per_day: 6")],
+    "hpf-withdrawal-ss": [
+        ("  name: {transform: mask, keep_first: 1}\n",
+         "  name: {transform: mask, keep_first: 1}\n"
+         '  contribution_months: {transform: predicate, op: ">=", value: 24}\n'),
+        ("  requests_per_minute: 600\n",
+         "  requests_per_minute: 600\n  queries_per_subject_per_day: 4\n")],
+    "hpf-stats-ss": [("queries_per_cohort_per_day: 6", "queries_per_cohort_per_day: 3")],
+    "hpf-loan-edu": [("subjects_per_day: 20000", "subjects_per_day: 60")],
+}
+EXHAUSTED = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+@pytest.fixture(scope="module")
+def budget_stack(loop: LoopThread, stack: Stack,
+                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    where = tmp_path_factory.mktemp("budget-advisories")
+    policies = copy_policies(stack.cfg.policies, where / "policies", {})
+    for stem, edits in BUDGET_EDITS.items():
+        path = policies / "agreements" / f"{stem}.yaml"
+        text = path.read_text()
+        for old, new in edits:
+            assert text.count(old) == 1, (stem, old)
+            text = text.replace(old, new)
+        path.write_text(text)
+    s = start_stack(loop, isolated_cfg(load_config(stack.cfg.path), where / "stack",
+                                       policies=policies))
+    yield s
+    s.close()
+
+
+def _no_id_in_refusal(stack: Stack, err: grpc.RpcError, ids: list[str]) -> None:
+    """The refusal names the limit, never a person: not in the message, not in the audit."""
+    assert err.code() == EXHAUSTED, (err.code(), err.details())
+    entry = stack.audit()[-1]
+    assert (entry.decision, entry.released) == ("deny", ())
+    text = f"{err.details()} {quota_violations(err)} {entry.reason}"
+    assert not any(i in text for i in ids)
+
+
+def test_bisection_across_agreements_on_one_subject(budget_stack: Stack, raw: RawData) -> None:
+    """Attack: alternate two agreements whose predicates cut the same value at different
+    thresholds (contribution_months >= 12 for loans, >= 24 for withdrawals) to narrow one
+    person's value, and repeat to watch it move. Both spend one per-person budget: at most 6
+    answers a day in all, at most 4 of them under the stricter agreement."""
+    person = raw.in_all[100]
+    outcomes = []
+    for i in range(10):
+        purpose = "withdrawal-review" if i % 2 else "loan-eligibility"
+        try:
+            budget_stack.query(purpose, [person], {"social-security": ["contribution_months"]})
+            outcomes.append("ok")
+        except grpc.RpcError as err:
+            _no_id_in_refusal(budget_stack, err, [person])
+            assert quota_violations(err) == [("subject#0", "limits.queries_per_subject_per_day"
+                                              f" = {4 if i % 2 else 6}")]
+            outcomes.append("refused")
+    assert outcomes == ["ok"] * 5 + ["refused", "ok", "refused", "refused", "refused"]
+
+
+def test_aggregate_differencing_over_time(budget_stack: Stack, raw: RawData) -> None:
+    """Attack: ask the same cohort's sum again and again, so that the difference between two
+    answers is one person who joined or left. The cohort's daily budget stops the series; the
+    refusal names the cohort attribute, never its value; other cohorts are unaffected."""
+    from gateway.client import ComputeClient
+    from gateway.privacy import HeKeys
+
+    keys = HeKeys.ckks()
+    sizes: dict[str, int] = {}
+    for row in raw.rows["social-security"].values():
+        sizes[row["district_code"]] = sizes.get(row["district_code"], 0) + 1
+    big, other = sorted(sizes, key=lambda d: -sizes[d])[:2]  # cohorts above min_k
+
+    async def total(district: str) -> object:
+        async with ComputeClient(budget_stack.address, budget_stack.token(), keys=keys) as c:
+            return await c.aggregate("social-security", "contribution_base", "sum",
+                                     "district_code", district, purpose="statistics")
+
+    for _ in range(3):
+        budget_stack.loop.run(total(big))
+    err = code_of(lambda: budget_stack.loop.run(total(big)))
+    _no_id_in_refusal(budget_stack, err, [big])
+    assert quota_violations(err) == [("cohort:district_code",
+                                      "limits.queries_per_cohort_per_day = 3")]
+    budget_stack.loop.run(total(other))
+
+
+def test_volume_exhaustion(budget_stack: Stack, raw: RawData) -> None:
+    """Attack: bulk extraction in many small requests, each within max_subjects_per_request.
+    The agreement's daily subject volume is a hard total; what remains of it stays usable."""
+    batch = raw.in_all[:70]
+    budget_stack.query("loan-eligibility", batch[:50], EDU)
+    err = code_of(lambda: budget_stack.query("loan-eligibility", batch[50:70], EDU))
+    _no_id_in_refusal(budget_stack, err, batch)
+    assert quota_violations(err) == [("agreement:hpf-loan-edu", "limits.subjects_per_day = 60")]
+    budget_stack.query("loan-eligibility", batch[50:60], EDU)

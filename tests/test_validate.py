@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import gateway.validate as v
@@ -119,6 +119,36 @@ def test_any_single_change_is_caught(pid: str, pos: int, ch: str) -> None:
         return  # not a change (or only the case of the check character)
     with pytest.raises(ValueError):
         v.normalize_person_id(changed, today=TODAY)
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.lists(st.one_of(
+    person_ids(), person_ids().map(str.lower),
+    st.tuples(person_ids(), st.integers(0, 17), st.sampled_from(ID_ALPHABET + "ax \n٣")).map(
+        lambda t: t[0][:t[1]] + t[2] + t[0][t[1] + 1:]),
+    st.from_regex(r"[0-9]{6}(1899|1900|1904|2000|2026|2027)(0[0-3]|1[1-3])(0[0-9]|2[89]|3[01])"
+                  r"[0-9]{3}[0-9Xx]", fullmatch=True)), min_size=64, max_size=90))
+def test_batch_screen_agrees_with_normalize_id_by_id(ids: list[str]) -> None:
+    """validate_person_ids screens batches of 64 or more with numpy: same outcome per id."""
+    want, bad = [], []
+    for i, raw in enumerate(ids):
+        try:
+            want.append(v.normalize_person_id(raw, today=TODAY))
+        except ValueError as exc:
+            bad.append((f"ids[{i}]", str(exc)))
+    if not bad:
+        assert v.validate_person_ids(ids, field="ids", today=TODAY) == want
+        return
+    with pytest.raises(InvalidArgument) as info:
+        v.validate_person_ids(ids, field="ids", today=TODAY)
+    assert [(x.field, x.description) for x in info.value.violations] == bad
+
+
+@settings(max_examples=10, deadline=None)
+@given(st.lists(person_ids(), min_size=64, max_size=80))
+def test_batch_screen_accepts_valid_batches(ids: list[str]) -> None:
+    lowered = [pid.lower() for pid in ids]
+    assert v.validate_person_ids(lowered, today=TODAY) == ids
 
 
 # --- credit codes ------------------------------------------------------------------------

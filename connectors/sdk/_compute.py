@@ -28,6 +28,7 @@ from connectors.sdk._compute_cohorts import CohortSource, SqliteCohortSource, co
 from connectors.sdk._compute_he import (
     BATCH,
     INLINE_CHUNKS,
+    close_shared_pool,
     context_digest,
     encrypt_chunks,
     pack_presence,
@@ -49,6 +50,7 @@ __all__ = [
     "PartnerComputeService",
     "SqliteCohortSource",
     "add_compute_service",
+    "close_shared_pool",
     "cohort_source_for",
     "context_digest",
     "encrypt_chunks",

@@ -36,20 +36,27 @@ def shared_pool() -> HePool:
         return _pool
 
 
+def close_shared_pool() -> None:
+    """Stop the process-wide HE pool, if one was started (its workers exit)."""
+    global _pool
+    with _pool_lock:
+        pool, _pool = _pool, None
+    if pool is not None:
+        pool.close()
+
+
 def subjects_digest(subjects: Sequence[str]) -> bytes:
     """SHA-256 over the subjects in order, each followed by a newline (EncryptSpec)."""
-    h = hashlib.sha256()
-    for s in subjects:
-        h.update(s.encode())
-        h.update(b"\n")
-    return h.digest()
+    if not subjects:
+        return hashlib.sha256().digest()
+    return hashlib.sha256(("\n".join(subjects) + "\n").encode()).digest()
 
 
 def context_digest(material: bytes) -> bytes:
     return hashlib.sha256(material).digest()
 
 
-def pack_presence(found: Sequence[bool]) -> bytes:
+def pack_presence(found: Sequence[bool] | np.ndarray) -> bytes:
     """Bit i set when subject i is held (least significant bit first)."""
     return bytes(np.packbits(np.asarray(found, dtype=bool), bitorder="little").tobytes())
 
@@ -58,15 +65,29 @@ def unpack_presence(data: bytes, n: int) -> list[bool]:
     bits = np.unpackbits(np.frombuffer(data, dtype=np.uint8), bitorder="little")
     if len(bits) < n or len(data) != math.ceil(n / 8):
         raise ValueError(f"presence bitmap: got {len(data)} bytes, want {math.ceil(n / 8)}")
-    return [bool(b) for b in bits[:n]]
+    return bits[:n].astype(bool).tolist()  # type: ignore[no-any-return]
 
 
-def encrypt_inline(material: bytes, values: list[float], chunk: int) -> list[bytes]:
+def column_values(raw: Sequence[object]) -> tuple[np.ndarray, np.ndarray]:
+    """(values as float64 with 0.0 for the missing, presence) from a read column.
+
+    ``None`` marks a subject the partner does not hold or holds no value for.
+    """
+    column = np.fromiter(raw, dtype=object, count=len(raw))
+    found = np.fromiter((v is not None for v in raw), dtype=bool, count=len(raw))
+    values = np.zeros(len(column), dtype=np.float64)
+    values[found] = column[found].astype(np.float64)
+    return values, found
+
+
+def encrypt_inline(material: bytes, values: Sequence[float] | np.ndarray,
+                   chunk: int) -> list[bytes]:
     """CKKS ciphertexts of ``values``; call in a worker thread (loads a context of its own)."""
     return encrypt_column(PublicContext.load(material), values, chunk=chunk)
 
 
-async def encrypt_chunks(ctx: PublicContext, values: list[float], *, chunk: int = SLOTS,
+async def encrypt_chunks(ctx: PublicContext, values: Sequence[float] | np.ndarray, *,
+                         chunk: int = SLOTS,
                          pool: HePool | None = None) -> AsyncIterator[bytes]:
     """CKKS ciphertexts of ``values`` in order, ``chunk`` values each, as they are ready."""
     chunks = max(1, math.ceil(len(values) / chunk))

@@ -19,6 +19,7 @@ from google.protobuf.message import DecodeError
 
 from connectors.sdk._compute_cohorts import CohortSource, cohort_source_for
 from connectors.sdk._compute_he import (
+    column_values,
     context_digest,
     encrypt_chunks,
     encrypt_inline,
@@ -131,13 +132,9 @@ class PartnerComputeService(compute_pb2_grpc.PartnerComputeServiceServicer):
         if len(raw) != espec.subject_count or subjects_digest(raw) != espec.subjects_sha256:
             raise PermissionDenied("subjects differ from the signed digest",
                                    reason="subjects digest or count mismatch")
-        subjects = validate_person_ids(raw, field="subjects")
-        rows = await self.connector.source.fetch(subjects, [grant.field])
-        values, found = [], []
-        for row in rows:
-            value = None if row is None else row.get(grant.field)
-            found.append(value is not None)
-            values.append(float(value) if value is not None else 0.0)
+        subjects = await asyncio.to_thread(validate_person_ids, raw, "subjects")
+        values, found = column_values(
+            await self.connector.source.fetch_column(subjects, grant.field))
         chunks = math.ceil(len(values) / espec.chunk_slots)
         await context.write(compute_pb2.EncryptResponse(summary=compute_pb2.EncryptSummary(
             request_id=spec.request_id, count=len(values), ciphertexts=chunks,

@@ -23,6 +23,13 @@ class DataSource(abc.ABC):
         """Rows for ``subjects`` (normalised GB 11643 ids), in the same order; ``None``
         where the partner holds no record. Each row holds exactly ``fields``."""
 
+    async def fetch_column(self, subjects: Sequence[str], field: str) -> list[Any]:
+        """The raw value of ``field`` for each subject, in order; ``None`` where the partner
+        holds no record or no value: the input of encrypting one column for compute.
+        The default reads it through :meth:`fetch`; a source may do it in one pass."""
+        rows = await self.fetch(subjects, [field])
+        return [None if row is None else row.get(field) for row in rows]
+
     async def stream_column(self, field: str, where: Mapping[str, Any] | None = None
                             ) -> AsyncIterator[tuple[str, Any]]:
         """``(subject, raw value of field)`` for every subject the partner holds whose row

@@ -22,36 +22,71 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import date
 from typing import Any
 
 import grpc
 
 from connectors.sdk._join_grants import check_join_spec, join_problems, sum_grant
-from connectors.sdk._join_pipeline import (POOL_THRESHOLD, WINDOW, blind, hash_and_blind,
-                                           hmac_packed, pipelined)
-from connectors.sdk._join_set import InMemoryJoinSet, JoinSet, SqliteJoinSet, open_join_set
-from connectors.sdk._join_wire import (BYTES_CHUNK, CHANNEL_OPTIONS, CHUNK_ITEMS,
-                                       MAX_CHUNK_ITEMS, MAX_JOIN_ITEMS, MAX_JOIN_MESSAGE,
-                                       MODE_OF, MODES, OUTPUT_OF, OUTPUTS, POINT, byte_chunks,
-                                       chunk_of, item_bytes, split, stream_rpc)
+from connectors.sdk._join_pipeline import (
+    POOL_THRESHOLD,
+    WINDOW,
+    blind,
+    hash_and_blind,
+    hmac_chunk,
+    pipelined,
+)
+from connectors.sdk._join_set import (
+    InMemoryJoinSet,
+    JoinSet,
+    SqliteJoinSet,
+    distinct_shuffled,
+    open_join_set,
+)
+from connectors.sdk._join_wire import (
+    BYTES_CHUNK,
+    CHANNEL_OPTIONS,
+    CHUNK_ITEMS,
+    MAX_CHUNK_ITEMS,
+    MAX_JOIN_ITEMS,
+    MAX_JOIN_MESSAGE,
+    MODE_OF,
+    MODES,
+    OUTPUT_OF,
+    OUTPUTS,
+    POINT,
+    byte_chunks,
+    chunk_of,
+    item_bytes,
+    items_of,
+    split,
+    stream_rpc,
+)
 from connectors.sdk._spec import SpecVerifier
 from gateway.errors import FailedPrecondition, FieldViolation, InvalidArgument
 from gateway.logs import get_logger
 from gateway.pb.pgw.v1 import connector_pb2, join_pb2, join_pb2_grpc
 from gateway.policy import Agreement, PolicySet
-from gateway.privacy import (KeyedJob, PrivacyError, PsiKey, PsiPool, PublicContext, Scheme,
-                             encrypt_column, shuffle)
+from gateway.privacy import (
+    KeyedJob,
+    PrivacyError,
+    PsiKey,
+    PsiPool,
+    PublicContext,
+    Scheme,
+    encrypt_column,
+    shuffle_packed,
+)
 
 # The public names of the join parts, importable from here as before the split.
 __all__ = [
     "BYTES_CHUNK", "CHANNEL_OPTIONS", "CHUNK_ITEMS", "InMemoryJoinSet", "JoinSet",
     "MAX_CHUNK_ITEMS", "MAX_JOIN_ITEMS", "MAX_JOIN_MESSAGE", "MODES", "MODE_OF", "OUTPUTS",
     "OUTPUT_OF", "POINT", "POOL_THRESHOLD", "PartnerJoinService", "SqliteJoinSet", "WINDOW",
-    "blind", "byte_chunks", "check_join_spec", "chunk_of", "hash_and_blind", "hmac_packed",
-    "item_bytes", "join_problems", "open_join_set", "pipelined", "split", "stream_rpc",
-    "sum_grant",
+    "blind", "byte_chunks", "check_join_spec", "chunk_of", "hash_and_blind", "hmac_chunk",
+    "item_bytes", "items_of", "join_problems", "open_join_set", "pipelined", "split",
+    "stream_rpc", "sum_grant",
 ]
 
 log = get_logger("pgw.join")
@@ -97,13 +132,11 @@ class PartnerJoinService(join_pb2_grpc.PartnerJoinServiceServicer):
         agreement, params, value_field, _ = self._check(spec)
         assert agreement.join is not None
         members = await self.join_set.members(agreement.join.where, value_field)
-        totals: dict[str, float] = {}
-        for pid, value in members:
-            totals[pid] = totals.get(pid, 0.0) + value
-        if len(totals) > MAX_JOIN_ITEMS:
+        ids, values = await asyncio.to_thread(distinct_shuffled, members,
+                                              value_field is not None)
+        if len(ids) > MAX_JOIN_ITEMS:
             raise FailedPrecondition("the partner's set is larger than one job allows",
-                                     reason=f"partner set {len(totals)} > {MAX_JOIN_ITEMS}")
-        pairs = shuffle(list(totals.items()))
+                                     reason=f"partner set {len(ids)} > {MAX_JOIN_ITEMS}")
         lock = asyncio.Lock()
 
         async def write(msg: join_pb2.PartnerJoinResponse) -> None:
@@ -112,20 +145,19 @@ class PartnerJoinService(join_pb2_grpc.PartnerJoinServiceServicer):
 
         log.info("join_accepted", request_id=spec.request_id, mode=MODES[params.mode],
                  output=OUTPUTS[params.output], requester=params.requester_count,
-                 partner=len(pairs))
+                 partner=len(ids))
         if params.mode == join_pb2.JOIN_MODE_KEYED_HASH:
-            await self._keyed(params, pairs, write)
+            await self._keyed(params, ids, write)
         else:
-            await self._psi(params, pairs, requests, write)
+            await self._psi(params, ids, values, requests, write)
 
-    async def _keyed(self, params: join_pb2.JoinParams, pairs: list[tuple[str, float]],
+    async def _keyed(self, params: join_pb2.JoinParams, ids: Sequence[bytes],
                      write: Callable[[join_pb2.PartnerJoinResponse], Awaitable[None]]) -> None:
         job, public = KeyedJob.start()
         key = job.derive(params.keyed_public_key)
         await write(join_pb2.PartnerJoinResponse(accepted=join_pb2.PartnerAccepted(
-            partner_count=len(pairs), keyed_public_key=public)))
-        items = [item_bytes(pid) for pid, _ in pairs]
-        pool = self._pool_for(len(items))
+            partner_count=len(ids), keyed_public_key=public)))
+        pool = self._pool_for(len(ids))
         offset = 0
 
         async def emit(packed: bytes) -> None:
@@ -134,16 +166,12 @@ class PartnerJoinService(join_pb2_grpc.PartnerJoinServiceServicer):
                 offset=offset, packed=packed)))
             offset += len(packed) // POINT
 
-        chunks = [items[i:i + CHUNK_ITEMS] for i in range(0, len(items), CHUNK_ITEMS)]
-        def mac(chunk: list[bytes]) -> bytes:
-            return pool._submit(hmac_packed, key, chunk).result() if pool else \
-                hmac_packed(key, chunk)
-
-        await pipelined([functools.partial(mac, c) for c in chunks], emit)
+        await pipelined([functools.partial(hmac_chunk, key, ids[i:i + CHUNK_ITEMS], pool)
+                         for i in range(0, len(ids), CHUNK_ITEMS)], emit)
         await write(join_pb2.PartnerJoinResponse(done=join_pb2.PartnerDone(
             partner_point_count=offset)))
 
-    async def _psi(self, params: join_pb2.JoinParams, pairs: list[tuple[str, float]],
+    async def _psi(self, params: join_pb2.JoinParams, ids: Sequence[bytes], values: list[float],
                    requests: AsyncIterator[join_pb2.PartnerJoinRequest],
                    write: Callable[[join_pb2.PartnerJoinResponse], Awaitable[None]]) -> None:
         ctx = None
@@ -152,36 +180,35 @@ class PartnerJoinService(join_pb2_grpc.PartnerJoinServiceServicer):
             if ctx.scheme is not Scheme.CKKS or ctx.can_sum:
                 raise PrivacyError("HE public material: want CKKS public material without "
                                    "Galois keys")
-        key, pool = PsiKey.generate(), self._pool_for(len(pairs) + params.requester_count)
+        key, pool = PsiKey.generate(), self._pool_for(len(ids) + params.requester_count)
         await write(join_pb2.PartnerJoinResponse(accepted=join_pb2.PartnerAccepted(
-            partner_count=len(pairs))))
+            partner_count=len(ids))))
         in_order = params.output == join_pb2.JOIN_OUTPUT_MEMBERSHIP
         own_done = [0]
 
-        async def emit_own(points: list[bytes]) -> None:
-            await write(join_pb2.PartnerJoinResponse(partner_points=chunk_of(own_done[0], points)))
-            own_done[0] += len(points)
+        async def emit_own(packed: bytes) -> None:
+            await write(join_pb2.PartnerJoinResponse(partner_points=join_pb2.PointChunk(
+                offset=own_done[0], packed=packed)))
+            own_done[0] += len(packed) // POINT
 
         async def own() -> None:
-            ids = [item_bytes(pid) for pid, _ in pairs]
             await pipelined([functools.partial(hash_and_blind, key, ids[i:i + CHUNK_ITEMS], pool)
                              for i in range(0, len(ids), CHUNK_ITEMS)], emit_own)
-            if ctx is not None and pairs:
-                values = [v for _, v in pairs]
+            if ctx is not None and ids:
                 for data in await asyncio.to_thread(encrypt_column, ctx, values):
                     for piece in byte_chunks(data):
                         await write(join_pb2.PartnerJoinResponse(ciphertext=piece))
 
-        theirs: list[bytes] = []  # kept only when they must be shuffled before leaving
+        theirs = bytearray()  # kept only when they must be shuffled before leaving
         received, sent = [0], [0]
 
-        async def emit_double(points: list[bytes]) -> None:
+        async def emit_double(packed: bytes) -> None:
             if in_order:
-                await write(join_pb2.PartnerJoinResponse(
-                    double_blinded=chunk_of(sent[0], points)))
+                await write(join_pb2.PartnerJoinResponse(double_blinded=join_pb2.PointChunk(
+                    offset=sent[0], packed=packed)))
             else:
-                theirs.extend(points)
-            sent[0] += len(points)
+                theirs.extend(packed)
+            sent[0] += len(packed) // POINT
 
         async def incoming() -> AsyncIterator[Callable[[], Any]]:
             async for msg in requests:
@@ -190,14 +217,14 @@ class PartnerJoinService(join_pb2_grpc.PartnerJoinServiceServicer):
                     return
                 if kind != "items":
                     raise InvalidArgument(FieldViolation("kind", f"got {kind}, want items"))
-                points = split(msg.items.packed)
-                if msg.items.offset != received[0] or len(points) > MAX_CHUNK_ITEMS:
-                    raise InvalidArgument(FieldViolation("items.offset", "chunks out of order "
-                                                         "or too large"))
-                received[0] += len(points)
+                n, rest = divmod(len(msg.items.packed), POINT)
+                if msg.items.offset != received[0] or rest or not 0 < n <= MAX_CHUNK_ITEMS:
+                    raise InvalidArgument(FieldViolation("items.offset", "chunks out of order, "
+                                                         "ragged or too large"))
+                received[0] += n
                 if received[0] > params.requester_count:
                     raise InvalidArgument(FieldViolation("items", "more items than announced"))
-                yield functools.partial(blind, key, points, pool)
+                yield functools.partial(blind, key, msg.items.packed, pool)
 
         own_task = asyncio.ensure_future(own())
         try:
@@ -206,14 +233,16 @@ class PartnerJoinService(join_pb2_grpc.PartnerJoinServiceServicer):
                 raise InvalidArgument(FieldViolation(
                     "items", f"got {received[0]} items, want {params.requester_count}"))
             if not in_order:
-                shuffled = shuffle(theirs)
-                for i in range(0, len(shuffled), CHUNK_ITEMS):
-                    await write(join_pb2.PartnerJoinResponse(
-                        double_blinded=chunk_of(i, shuffled[i:i + CHUNK_ITEMS])))
+                shuffled = await asyncio.to_thread(shuffle_packed, theirs)
+                step = CHUNK_ITEMS * POINT
+                for i in range(0, len(shuffled), step):
+                    await write(join_pb2.PartnerJoinResponse(double_blinded=join_pb2.PointChunk(
+                        offset=i // POINT, packed=shuffled[i:i + step])))
             await own_task
         finally:
             own_task.cancel()
-        ciphertexts = -(-len(pairs) // 4096) if ctx is not None and pairs else 0
+        ciphertexts = -(-len(ids) // 4096) if ctx is not None and ids else 0
         await write(join_pb2.PartnerJoinResponse(done=join_pb2.PartnerDone(
             double_blinded_count=received[0], partner_point_count=own_done[0],
             ciphertext_count=ciphertexts)))
+

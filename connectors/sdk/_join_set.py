@@ -1,4 +1,5 @@
-"""The partner's set of people for joins: the :class:`JoinSet` seam and its SQLite reader.
+"""The partner's set of people for joins: the :class:`JoinSet` seam, its SQLite reader, and the
+distinct, shuffled items a job sends.
 
 The set is what the agreement's ``where`` selects (never the spec's): distinct person ids and,
 for intersection-sum, one value column. Column names are checked against the schema and the
@@ -15,8 +16,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from connectors.sdk._join_wire import items_of
 from connectors.sdk._schema import Schema
 from gateway.errors import PermissionDenied
+from gateway.privacy import PackedItems, shuffle
 
 
 class JoinSet(abc.ABC):
@@ -104,3 +107,20 @@ def open_join_set(partner: str, db_path: str | Path, schema: Schema) -> SqliteJo
         except (ImportError, AttributeError):
             return None
     return SqliteJoinSet(db_path, table, schema)
+
+
+def distinct_shuffled(members: list[tuple[str, float]],
+                       with_values: bool) -> tuple[Sequence[bytes], list[float]]:
+    """The distinct ids as items in a random order (OS CSPRNG); with ``with_values`` the
+    values of a repeated id added up, in the same order (else no values)."""
+    if with_values:
+        totals: dict[str, float] = {}
+        for pid, value in members:
+            totals[pid] = totals.get(pid, 0.0) + value
+        pairs = shuffle(list(totals.items()))
+        return items_of([pid for pid, _ in pairs]), [v for _, v in pairs]
+    ids = [pid for pid, _ in members]
+    if len(set(ids)) != len(ids):  # a set is 3x faster than dict.fromkeys; repeats are rare
+        ids = list(dict.fromkeys(ids))
+    items = items_of(ids)
+    return (items.shuffled() if isinstance(items, PackedItems) else shuffle(items)), []

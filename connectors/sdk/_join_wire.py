@@ -17,7 +17,7 @@ import grpc
 from gateway.errors import GatewayError
 from gateway.logs import bind_request_id, get_logger
 from gateway.pb.pgw.v1 import join_pb2
-from gateway.privacy import PrivacyError
+from gateway.privacy import PackedItems, PrivacyError
 from gateway.status import new_request_id, to_status
 
 log = get_logger("pgw.join")
@@ -45,11 +45,12 @@ OUTPUT_OF = {v: k for k, v in OUTPUTS.items()}
 
 # ---------------------------------------------------------------------------- wire helpers
 
-def split(packed: bytes, size: int = POINT) -> list[bytes]:
+def split(packed: bytes | bytearray, size: int = POINT) -> list[bytes]:
     """Concatenated fixed-size values -> list (raises PrivacyError on a ragged length)."""
     if len(packed) % size:
         raise PrivacyError(f"packed points: got {len(packed)} bytes, want a multiple of {size}")
-    return [packed[i:i + size] for i in range(0, len(packed), size)]
+    data = bytes(packed)
+    return [data[i:i + size] for i in range(0, len(data), size)]
 
 
 def chunk_of(offset: int, values: Sequence[bytes]) -> join_pb2.PointChunk:
@@ -65,6 +66,12 @@ def byte_chunks(data: bytes) -> list[join_pb2.BytesChunk]:
 def item_bytes(person_id: str) -> bytes:
     """What both sides hash or HMAC for a (normalised) person id."""
     return person_id.encode("ascii")
+
+
+def items_of(person_ids: list[str]) -> Sequence[bytes]:
+    """:func:`item_bytes` of each id: one buffer when the ids share a length (ids do)."""
+    return PackedItems.from_ids(person_ids) or [item_bytes(p) for p in person_ids]
+
 
 
 # ---------------------------------------------------------------------------- streaming RPCs

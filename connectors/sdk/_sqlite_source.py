@@ -25,6 +25,8 @@ __all__ = ["CHUNK_SIZE", "SqliteSource"]
 CHUNK_SIZE = 500
 #: Up to this many subjects are read on the event loop (indexed lookups, microseconds).
 INLINE_MAX = 4
+#: ``fetch_column`` scans the whole table once the subjects reach 1/SCAN_SHARE of its rows.
+SCAN_SHARE = 4
 
 Decoder = Callable[[Any], Any]
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -138,6 +140,32 @@ class SqliteSource(DataSource):
                     for name, decode, value in zip(fields, decoders, values, strict=True)
                 }
         return found
+
+    async def fetch_column(self, subjects: Sequence[str], field: str) -> list[Any]:
+        """``field`` for each subject, in order (``None``: no row or no value).
+
+        When the subjects are a large share of the table (a compute over 2^20 people), one
+        sequential scan of the table into a dict costs about 1 us per row against 4.5 us per
+        subject for ``IN`` batches (and 2.7 us for a join on the key index); a few subjects
+        still go through :meth:`fetch`'s indexed ``IN`` batches.
+        """
+        if self._closed:
+            raise RuntimeError("source is closed")
+        self._check_fields([field])
+        if len(subjects) * SCAN_SHARE < await asyncio.to_thread(self._row_bound):
+            return await super().fetch_column(subjects, field)
+        return await asyncio.to_thread(self._scan_column, list(subjects), field)
+
+    def _row_bound(self) -> int:
+        # max(rowid) is one B-tree descent; an upper bound of the row count
+        return int(self._page(f"SELECT max(rowid) FROM {self._table}", [])[0][0] or 0)
+
+    def _scan_column(self, subjects: list[str], field: str) -> list[Any]:
+        column, decode = self._columns[field], self._decoders[field]
+        rows = self._page(f"SELECT {self._key}, {column} FROM {self._table} "
+                          f"WHERE {column} IS NOT NULL", [])
+        found = {key: decode(value) for key, value in rows}
+        return list(map(found.get, subjects))
 
     async def stream_column(self, field: str, where: Mapping[str, Any] | None = None
                             ) -> AsyncIterator[tuple[str, Any]]:

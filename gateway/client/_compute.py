@@ -51,13 +51,19 @@ class AggregateResult:
 
 
 class ComputeClient:
-    """One channel to the gateway's ComputeService; use as an async context manager."""
+    """One channel to the gateway's ComputeService; use as an async context manager.
+
+    ``max_message`` is the channel's gRPC message ceiling: a result's summary carries the
+    audit receipt, whose entry holds one 64-hex pseudonym per subject (about 70 bytes each,
+    so over 16 MiB from about 2^18 subjects on; the gateway's own ceiling must allow it too).
+    """
 
     def __init__(self, address: str, token: str, *, keys: HeKeys | None = None,
-                 timeout_s: float = 900.0, ca: bytes | None = None) -> None:
+                 timeout_s: float = 900.0, ca: bytes | None = None,
+                 max_message: int = MAX_MESSAGE) -> None:
         self._channel = open_channel(
-            address, ca=ca, options=[("grpc.max_receive_message_length", MAX_MESSAGE),
-                                     ("grpc.max_send_message_length", MAX_MESSAGE)])
+            address, ca=ca, options=[("grpc.max_receive_message_length", max_message),
+                                     ("grpc.max_send_message_length", max_message)])
         self._stub = compute_pb2_grpc.ComputeServiceStub(self._channel)
         self._metadata = (("authorization", f"Bearer {token}"),)
         self._timeout = timeout_s

@@ -69,11 +69,11 @@ class JoinClient:
         ids = check_items(items)
         if not ids:
             raise ValueError("items: got none, want at least one id")
-        distinct = list(dict.fromkeys(ids))
+        distinct = ids if len(set(ids)) == len(ids) else list(dict.fromkeys(ids))
         run = _Run(self, partner, purpose, mode, output, distinct, value_field,
                    progress or (lambda *_: None))
         result = await run.go()
-        if result.membership is not None:
+        if result.membership is not None and len(distinct) != len(ids):
             index = {pid: i for i, pid in enumerate(distinct)}
             flags = result.membership
             result = dataclass_replace(result, membership=[flags[index[p]] for p in ids])

@@ -5,45 +5,20 @@ Errors name the item's position, never the id.
 
 from __future__ import annotations
 
-import datetime
-import re
 from collections.abc import Sequence
 
-from gateway.validate import normalize_person_id
+from gateway.errors import InvalidArgument
+from gateway.validate import validate_person_ids
 
 
 def check_items(items: Sequence[str]) -> list[str]:
     """Normalised ids; ``ValueError("items[i]: reason")`` for the first bad one (no id).
 
-    A fast path (shape, cached birth date, ISO 7064 MOD 11-2 through one base-13 parse:
-    13 = 2 mod 11, so the weights 2^k mod 11 come for free) accepts good ids at about
-    0.5 us each; anything it rejects is re-checked by :func:`normalize_person_id` for the reason.
+    :func:`validate_person_ids` screens large lists with numpy (about 0.25 us per good id)
+    and gives the reason for each bad one; only the first is reported here.
     """
-    out = []
-    dates: dict[str, bool] = {}
-    shape, check = _SHAPE.fullmatch, "10X98765432"
-    for i, raw in enumerate(items):
-        if isinstance(raw, str) and shape(raw):
-            ok = dates.get(raw[6:14])
-            if ok is None:
-                ok = dates[raw[6:14]] = _birth_ok(raw[6:14])
-            last = raw[17].upper()
-            if ok and check[(2 * int(raw[:17], 13)) % 11] == last:
-                out.append(raw if last == raw[17] else raw[:17] + last)
-                continue
-        try:
-            out.append(normalize_person_id(raw))
-        except ValueError as exc:
-            raise ValueError(f"items[{i}]: not a GB 11643-1999 id ({exc})") from None
-    return out
-
-
-_SHAPE = re.compile(r"[0-9]{17}[0-9Xx]")
-
-
-def _birth_ok(yyyymmdd: str) -> bool:
     try:
-        birth = datetime.date(int(yyyymmdd[:4]), int(yyyymmdd[4:6]), int(yyyymmdd[6:]))
-    except ValueError:
-        return False
-    return datetime.date(1900, 1, 1) <= birth <= datetime.date.today()
+        return validate_person_ids(list(items), field="items")
+    except InvalidArgument as err:
+        first = err.violations[0]
+        raise ValueError(f"{first.field}: not a GB 11643-1999 id ({first.description})") from None

@@ -14,19 +14,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import grpc
+import numpy as np
 
-from connectors.sdk._join_pipeline import blind, hash_and_blind, hmac_packed, pipelined
-from connectors.sdk._join_wire import (
-    CHUNK_ITEMS,
-    MODE_OF,
-    OUTPUT_OF,
-    byte_chunks,
-    chunk_of,
-    item_bytes,
-    split,
-)
+from connectors.sdk._join_pipeline import blind, hash_and_blind, hmac_chunk, pipelined
+from connectors.sdk._join_wire import CHUNK_ITEMS, MODE_OF, OUTPUT_OF, POINT, byte_chunks, items_of
 from gateway.pb.pgw.v1 import common_pb2, join_pb2
-from gateway.privacy import HeKeys, KeyedJob, PsiKey, decrypt_vector
+from gateway.privacy import HeKeys, KeyedJob, PsiKey, decrypt_vector, match_packed
 
 if TYPE_CHECKING:
     from gateway.client._join import JoinClient
@@ -107,22 +100,18 @@ class _Run:
         accepted = await self._accepted()
         key = job.derive(accepted.keyed_public_key)
         pool = self.client._pool_for(len(self.ids))
-        items = [item_bytes(i) for i in self.ids]
+        items = items_of(self.ids)
         step = accepted.chunk_items or CHUNK_ITEMS
         sent = [0]
-
-        def mac(chunk: list[bytes]) -> bytes:
-            return pool._submit(hmac_packed, key, chunk).result() if pool else \
-                hmac_packed(key, chunk)
 
         async def emit(packed: bytes) -> None:
             await self.write(join_pb2.JoinRequest(items=join_pb2.PointChunk(
                 offset=sent[0], packed=packed)))
-            sent[0] += len(packed) // 32
+            sent[0] += len(packed) // POINT
             self.progress("hmac", sent[0], len(items))
 
         async def writer() -> None:
-            await pipelined([functools.partial(mac, items[i:i + step])
+            await pipelined([functools.partial(hmac_chunk, key, items[i:i + step], pool)
                              for i in range(0, len(items), step)], emit)
             await self.write(join_pb2.JoinRequest(end=join_pb2.ItemsEnd()))
 
@@ -138,7 +127,12 @@ class _Run:
                     self.progress(msg.progress.stage, msg.progress.done, msg.progress.total)
                 elif kind == "result":
                     await task
-                    membership = [b == 1 for b in flags] if self.output == "membership" else None
+                    membership = None
+                    if self.output == "membership":
+                        if len(flags) != len(items):
+                            raise RuntimeError(f"membership flags: got {len(flags)}, "
+                                               f"want {len(items)}")
+                        membership = np.frombuffer(flags, dtype=np.uint8).astype(bool).tolist()
                     return self._result(accepted, msg.result, membership=membership)
         finally:
             task.cancel()
@@ -160,12 +154,13 @@ class _Run:
         key = PsiKey.generate()  # fresh a for this job only
         pool = self.client._pool_for(max(n, m))
         step = accepted.chunk_items or CHUNK_ITEMS
-        items = [item_bytes(i) for i in self.ids]
+        items = items_of(self.ids)
         sent = [0]
 
-        async def emit_items(points: list[bytes]) -> None:
-            await self.write(join_pb2.JoinRequest(items=chunk_of(sent[0], points)))
-            sent[0] += len(points)
+        async def emit_items(packed: bytes) -> None:
+            await self.write(join_pb2.JoinRequest(items=join_pb2.PointChunk(
+                offset=sent[0], packed=packed)))
+            sent[0] += len(packed) // POINT
             self.progress("blind", sent[0], n)
 
         items_sent = asyncio.Event()  # re-blinded points may only follow the items' end
@@ -176,25 +171,26 @@ class _Run:
             await self.write(join_pb2.JoinRequest(end=join_pb2.ItemsEnd()))
             items_sent.set()
 
-        queue: asyncio.Queue[list[bytes]] = asyncio.Queue()
-        theirs: set[bytes] = set()
+        queue: asyncio.Queue[bytes] = asyncio.Queue()
+        theirs = bytearray()  # membership: P's points re-blinded, kept here
         reblinded = [0]
         matched = self.output != "membership"
 
         async def jobs() -> AsyncIterator[Callable[[], Any]]:
             got = 0
             while got < m:
-                points = await queue.get()
-                got += len(points)
-                yield functools.partial(blind, key, points, pool)
+                packed = await queue.get()
+                got += len(packed) // POINT
+                yield functools.partial(blind, key, packed, pool)
 
-        async def emit_reblinded(points: list[bytes]) -> None:
+        async def emit_reblinded(packed: bytes) -> None:
             if matched:
                 await items_sent.wait()
-                await self.write(join_pb2.JoinRequest(reblinded=chunk_of(reblinded[0], points)))
+                await self.write(join_pb2.JoinRequest(reblinded=join_pb2.PointChunk(
+                    offset=reblinded[0], packed=packed)))
             else:
-                theirs.update(points)
-            reblinded[0] += len(points)
+                theirs.extend(packed)
+            reblinded[0] += len(packed) // POINT
             self.progress("reblind", reblinded[0], m)
 
         async def reblinder() -> None:
@@ -204,16 +200,18 @@ class _Run:
                 await self.write(join_pb2.JoinRequest(end=join_pb2.ItemsEnd()))
 
         tasks = [asyncio.ensure_future(writer()), asyncio.ensure_future(reblinder())]
-        double: list[bytes] = []
+        double = bytearray()
         try:
             while True:
                 msg = await self.read()
                 kind = msg.WhichOneof("kind")
                 if kind == "double_blinded":
-                    double.append(msg.double_blinded.packed)
-                    self.progress("partner-blind", sum(len(d) for d in double) // 32, n)
+                    double += msg.double_blinded.packed
+                    self.progress("partner-blind", len(double) // POINT, n)
                 elif kind == "partner_points":
-                    queue.put_nowait(split(msg.partner_points.packed))
+                    if len(msg.partner_points.packed) % POINT:
+                        raise RuntimeError("partner points: got a ragged chunk")
+                    queue.put_nowait(msg.partner_points.packed)
                 elif kind == "progress":
                     self.progress(msg.progress.stage, msg.progress.done, msg.progress.total)
                 elif kind == "result":
@@ -223,10 +221,11 @@ class _Run:
             for t in tasks:
                 t.cancel()
         if self.output == "membership":
-            flags = [p in theirs for p in split(b"".join(double))]
-            if len(flags) != n:
-                raise RuntimeError(f"double-blinded points: got {len(flags)}, want {n}")
-            return self._result(accepted, msg.result, membership=flags)
+            if len(double) != n * POINT:
+                raise RuntimeError(f"double-blinded points: got {len(double) // POINT}, "
+                                   f"want {n}")
+            flags = await asyncio.to_thread(match_packed, double, theirs)
+            return self._result(accepted, msg.result, membership=flags.tolist())
         total = None
         if keys is not None:
             total = (await asyncio.to_thread(decrypt_vector, keys, [msg.result.encrypted_sum],

@@ -4,7 +4,8 @@ A request is allowed only if, for every partner it names, exactly one agreement 
 (org, one of the principal's roles, purpose, partner) is in force today, it grants every
 requested field, and the subject count is within the agreement's limit. Anything else
 refuses the whole request; nothing is ever partially released. Rate limits
-(``limits.requests_per_minute``) need state and are enforced by the gateway, not here.
+and budgets (``limits.requests_per_minute``, ``subjects_per_day``, ...) need state and are
+enforced by the gateway (``gateway.budgets``), not here.
 """
 
 from __future__ import annotations

@@ -105,12 +105,31 @@ class JoinGrant:
                 "where": {k: v for k, v in self.where}}
 
 
+#: The optional budget keys of ``limits`` (docs/policies.md "Budgets"), in canonical order.
+BUDGET_KEYS = ("subjects_per_day", "queries_per_subject_per_day", "queries_per_cohort_per_day")
+
+
 @dataclass(frozen=True)
 class Limits:
-    """Volume and rate limits of one agreement (the gateway enforces the rate)."""
+    """Volume and rate limits of one agreement; the gateway enforces all but the first per
+    request through its budget store (``gateway.budgets``). ``None``: no such budget."""
 
     max_subjects_per_request: int
     requests_per_minute: int
+    subjects_per_day: int | None = None
+    queries_per_subject_per_day: int | None = None
+    queries_per_cohort_per_day: int | None = None
+
+    def canonical(self) -> dict[str, int]:
+        """The limits as hashed: budget keys only when set, so agreements written before
+        budgets existed keep their content hash."""
+        out = {"max_subjects_per_request": self.max_subjects_per_request,
+               "requests_per_minute": self.requests_per_minute}
+        for key in BUDGET_KEYS:
+            value = getattr(self, key)
+            if value is not None:
+                out[key] = value
+        return out
 
 
 @dataclass(frozen=True)
@@ -152,8 +171,7 @@ class Agreement:
             "valid_from": self.valid_from.isoformat(),
             "valid_until": self.valid_until.isoformat(),
             "fields": {g.field: {"transform": g.transform, **g.param_dict} for g in self.fields},
-            "limits": {"max_subjects_per_request": self.limits.max_subjects_per_request,
-                       "requests_per_minute": self.limits.requests_per_minute},
+            "limits": self.limits.canonical(),
             **({"join": self.join.canonical()} if self.join else {}),
         }
 

@@ -2,7 +2,8 @@
 
 Each problem is a ``(rule, reason)`` pair; the rule is the key path that is wrong
 (``purpose``, ``valid_until``, ``fields.card_number``, ``fields.name.keep_first``,
-``limits.requests_per_minute``) or the unknown key itself.
+``limits.requests_per_minute``) or the unknown key itself. ``limits`` is parsed and checked
+in ``_limits``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 from connectors.sdk._schema import Schema
 from connectors.sdk._transform_base import TransformParamError
 from connectors.sdk._transforms import build_transform
+from gateway.policy._limits import check_budgets, parse_limits, positive_int
 from gateway.policy._model import (
     JOIN_MODES,
     JOIN_OUTPUTS,
@@ -22,7 +24,6 @@ from gateway.policy._model import (
     Agreement,
     FieldGrant,
     JoinGrant,
-    Limits,
     Purpose,
     freeze_params,
 )
@@ -32,7 +33,6 @@ Problems = list[tuple[str, str]]
 _REQUIRED = ("id", "version", "requester_org", "roles", "purpose", "partner", "legal_basis",
              "valid_from", "valid_until", "fields", "limits")
 _OPTIONAL = ("description", "join")
-_LIMITS = ("max_subjects_per_request", "requests_per_minute")
 _SLUG = re.compile(r"[a-z0-9][a-z0-9._-]{0,79}")
 #: Stands in for the per-agreement key when params are checked at lint time.
 _LINT_KEY = b"\x00" * 32
@@ -47,10 +47,6 @@ def _date(value: Any) -> date | None:
         except ValueError:
             return None
     return None
-
-
-def _positive_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
 
 def _text(data: Mapping[str, Any], key: str, problems: Problems, *,
@@ -128,21 +124,6 @@ def _join(raw: Any, schema: Schema | None, problems: Problems) -> JoinGrant | No
     return JoinGrant(lists["modes"], lists["outputs"], tuple(sorted(where.items())))
 
 
-def _limits(raw: Any, problems: Problems) -> Limits | None:
-    if not isinstance(raw, dict):
-        problems.append(("limits", f"want a mapping with {', '.join(_LIMITS)}"))
-        return None
-    ok = True
-    for key in sorted(set(raw) - set(_LIMITS), key=str):
-        problems.append((f"limits.{key}", f"unknown key (allowed: {', '.join(_LIMITS)})"))
-        ok = False
-    for key in _LIMITS:
-        if not _positive_int(raw.get(key)):
-            problems.append((f"limits.{key}", f"got {raw.get(key)!r}, want an integer >= 1"))
-            ok = False
-    return Limits(raw["max_subjects_per_request"], raw["requests_per_minute"]) if ok else None
-
-
 def parse_agreement(data: Any, source: str, purposes: Mapping[str, Purpose],
                     catalogues: Mapping[str, Schema], problems: Problems) -> Agreement | None:
     """Build the agreement in ``data`` or return ``None`` after appending to ``problems``."""
@@ -159,7 +140,7 @@ def parse_agreement(data: Any, source: str, purposes: Mapping[str, Purpose],
             problems.append((key, "required key missing"))
     agreement_id = _text(data, "id", problems, slug=True) if "id" in data else ""
     version = data.get("version")
-    if "version" in data and not _positive_int(version):
+    if "version" in data and not positive_int(version):
         problems.append(("version", f"got {version!r}, want an integer >= 1"))
     org = _text(data, "requester_org", problems, slug=True) if "requester_org" in data else ""
     roles = data.get("roles")
@@ -186,7 +167,7 @@ def parse_agreement(data: Any, source: str, purposes: Mapping[str, Purpose],
     if start and end and start >= end:
         problems.append(("valid_until", f"got {end}, want a date after valid_from {start}"))
     grants = _grants(data["fields"], schema, problems) if "fields" in data else ()
-    limits = _limits(data["limits"], problems) if "limits" in data else None
+    limits = parse_limits(data["limits"], problems) if "limits" in data else None
     join = _join(data["join"], schema, problems) if "join" in data else None
     for grant in grants:
         for name in dict(grant.params).get("cohort_by", ()) if grant.transform == "aggregate" \
@@ -197,6 +178,8 @@ def parse_agreement(data: Any, source: str, purposes: Mapping[str, Purpose],
     description = data.get("description", "")
     if not isinstance(description, str):
         problems.append(("description", "want a string"))
+    if len(problems) == before and limits is not None:
+        check_budgets(limits, grants, join, problems)
     if len(problems) > before or limits is None or start is None or end is None:
         return None
     return Agreement(

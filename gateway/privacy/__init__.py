@@ -15,7 +15,10 @@ Encrypted compute (TenSEAL; DESIGN.md "Usable but not visible"):
 Set matching: :func:`prepare` / :func:`respond` / :func:`finish_membership` (and the cardinality
 and ``pjc_*`` intersection-sum variants) over :class:`PsiKey` and :func:`hash_to_point`, with
 :class:`PsiPool` for large sets; :class:`KeyedJob`, :func:`hmac_items` and :func:`match` for the
-weaker keyed-hash join.
+weaker keyed-hash join. Large sets travel packed (concatenated 32-byte values): the
+:class:`PsiKey` ``*_packed`` / ``submit_*`` methods, :func:`hmac_packed`, :func:`match_packed`,
+:func:`has_repeats` and :func:`shuffle_packed` work on such buffers without per-item objects,
+and :class:`PackedItems` holds equal-width items (ids) in one buffer on their way to a worker.
 """
 
 from gateway.privacy._errors import BelowMinimum, PrivacyError
@@ -30,9 +33,11 @@ from gateway.privacy._he_ops import (
     sum_slots,
     weighted_sum,
 )
-from gateway.privacy._keyed import KeyedJob, hmac_items, match
+from gateway.privacy._items import PackedItems
+from gateway.privacy._keyed import KeyedJob, hmac_items, hmac_packed, match
+from gateway.privacy._match import has_repeats, match_packed
 from gateway.privacy._pool import HePool, PsiPool
-from gateway.privacy._psi import PsiKey, hash_to_point, shuffle
+from gateway.privacy._psi import PsiKey, hash_to_point, shuffle, shuffle_packed
 from gateway.privacy._psi_protocol import (
     PjcReply,
     PsiRequesterState,
@@ -51,6 +56,7 @@ __all__ = [
     "HeKeys",
     "HePool",
     "KeyedJob",
+    "PackedItems",
     "PjcReply",
     "PrivacyError",
     "PsiKey",
@@ -67,10 +73,13 @@ __all__ = [
     "encrypt_counts",
     "finish_cardinality",
     "finish_membership",
+    "has_repeats",
     "hash_to_point",
     "hmac_items",
+    "hmac_packed",
     "masked_total",
     "match",
+    "match_packed",
     "pjc_reblind",
     "pjc_respond",
     "pjc_total",
@@ -78,6 +87,7 @@ __all__ = [
     "respond",
     "respond_cardinality",
     "shuffle",
+    "shuffle_packed",
     "sum_slots",
     "weighted_sum",
 ]

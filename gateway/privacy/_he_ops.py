@@ -13,6 +13,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import tenseal as ts
 
 from gateway.privacy._errors import BelowMinimum, PrivacyError
@@ -53,14 +54,25 @@ def _dump(vec: Any) -> bytes:
     return bytes(vec.serialize())
 
 
-def encrypt_column(public_ctx: PublicContext, values: Sequence[float], *,
+def encrypt_column(public_ctx: PublicContext, values: Sequence[float] | np.ndarray, *,
                    chunk: int = SLOTS) -> list[bytes]:
-    """CKKS-encrypt ``values`` packed into slots, ``chunk`` per ciphertext (connector side)."""
+    """CKKS-encrypt ``values`` packed into slots, ``chunk`` per ciphertext (connector side).
+
+    Takes a list or a float64 array; checked and padded with numpy, not value by value.
+    """
     _require(public_ctx, Scheme.CKKS)
-    if not all(math.isfinite(v) for v in values):
+    if not 1 <= chunk <= SLOTS:
+        raise PrivacyError(f"chunk: got {chunk}, want 1..{SLOTS}")
+    try:
+        column = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise PrivacyError("values: got something other than real numbers") from None
+    if column.ndim != 1 or not np.isfinite(column).all():
         raise PrivacyError("values: got a non-finite number, want finite reals")
-    return [_dump(ts.ckks_vector(public_ctx._ctx, [float(v) for v in part]))
-            for part in _chunks(values, chunk)]
+    padded = np.zeros(-(-len(column) // chunk) * chunk, dtype=np.float64)
+    padded[:len(column)] = column
+    return [_dump(ts.ckks_vector(public_ctx._ctx, padded[i:i + chunk].tolist()))
+            for i in range(0, len(padded), chunk)]
 
 
 def weighted_sum(public_ctx: PublicContext, columns: list[list[bytes]],

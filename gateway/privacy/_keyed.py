@@ -12,7 +12,6 @@ dictionary over the 18-digit id space. G must therefore never give one side the 
 from __future__ import annotations
 
 import hashlib
-import hmac
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -21,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from gateway.privacy._errors import PrivacyError
+from gateway.privacy._match import match_packed
 
 KEYED_INFO = b"pgw/keyed-hash/x25519-hkdf-sha256/v1"
 MAC_BYTES = 32
@@ -56,22 +56,43 @@ class KeyedJob:
                     info=KEYED_INFO + lo + hi).derive(shared)
 
 
-def hmac_items(key: bytes, items: Sequence[bytes]) -> list[bytes]:
-    """HMAC-SHA256 of each item under ``key``; the keyed state is set up once per batch."""
+def _pads(key: bytes) -> tuple[object, object]:
+    """RFC 2104 inner and outer SHA-256 states for a 32-byte key, made once per batch."""
     if len(key) != 32:
         raise PrivacyError(f"HMAC key: got {len(key)} bytes, want 32")
-    base = hmac.new(key, digestmod=hashlib.sha256)
+    block = key.ljust(64, b"\0")
+    return (hashlib.sha256(bytes(b ^ 0x36 for b in block)),
+            hashlib.sha256(bytes(b ^ 0x5C for b in block)))
+
+
+def hmac_packed(key: bytes, items: Sequence[bytes]) -> bytes:
+    """HMAC-SHA256 of each item under ``key``, concatenated (also a pool task).
+
+    The keyed inner and outer states are computed once and copied per item, as ``hmac``'s
+    ``copy()`` does, but without its per-item Python object: 0.6 us per tag against 1.1 us
+    (equal to ``hmac.digest(key, item, "sha256")``, which the tests check).
+    """
+    inner, outer = _pads(key)
+    new_inner, new_outer = inner.copy, outer.copy  # type: ignore[attr-defined]
     out = []
     for item in items:
-        mac = base.copy()
-        mac.update(item)
-        out.append(mac.digest())
-    return out
+        i = new_inner()
+        i.update(item)
+        o = new_outer()
+        o.update(i.digest())
+        out.append(o.digest())
+    return b"".join(out)
+
+
+def hmac_items(key: bytes, items: Sequence[bytes]) -> list[bytes]:
+    """HMAC-SHA256 of each item under ``key``; the keyed state is set up once per batch."""
+    packed = hmac_packed(key, items)
+    return [packed[i:i + MAC_BYTES] for i in range(0, len(packed), MAC_BYTES)]
 
 
 def match(requester_macs: Sequence[bytes], partner_macs: Sequence[bytes]) -> list[bool]:
     """G: for each requester HMAC, in order, whether the partner sent the same HMAC."""
     if any(len(m) != MAC_BYTES for m in (*requester_macs, *partner_macs)):
         raise PrivacyError(f"HMACs: got a value that is not {MAC_BYTES} bytes")
-    theirs = set(partner_macs)
-    return [mac in theirs for mac in requester_macs]
+    flags: list[bool] = match_packed(b"".join(requester_macs), b"".join(partner_macs)).tolist()
+    return flags

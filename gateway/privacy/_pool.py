@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any, Self
 
@@ -54,7 +55,18 @@ class SpawnPool:
 
 
 class PsiPool(SpawnPool):
-    """Workers for X25519 blinding: pass it to :meth:`PsiKey.blind_many` and the protocol steps."""
+    """Workers for X25519 blinding and HMACs.
+
+    Pass it to :meth:`PsiKey.submit_blind` / :meth:`PsiKey.submit_hash_blind` (one packed chunk
+    per task), :meth:`PsiKey.blind_many` and the protocol steps; :meth:`hmac` tags a chunk.
+    """
+
+    def hmac(self, key: bytes, items: Sequence[bytes]) -> Future[bytes]:
+        """HMAC-SHA256 tags of ``items`` under ``key``, packed, on a worker."""
+        from gateway.privacy._items import as_items
+        from gateway.privacy._keyed import hmac_packed
+
+        return self._submit(hmac_packed, key, as_items(items))
 
 
 class HePool(SpawnPool):

@@ -493,11 +493,14 @@ def _gateway_made(err: grpc.aio.AioRpcError) -> bool:
 
 
 def _lift_rate_limits(policies: Path) -> None:
-    """Raise every agreement's ``requests_per_minute`` far above the load (gateway and
-    connectors read this same copy): a refusal for rate is not what this rig is about."""
+    """Raise every agreement's ``requests_per_minute`` and daily budgets far above the load
+    (gateway and connectors read this same copy): a refusal for rate is not what this rig is
+    about."""
     for path in sorted(policies.rglob("*.yaml")):
         text = path.read_text()
-        path.write_text(re.sub(r"(?m)^(\s*requests_per_minute:)\s*\d+", r"\1 100000000", text))
+        path.write_text(re.sub(r"(?m)^(\s*(?:requests_per_minute|subjects_per_day|"
+                               r"queries_per_(?:subject|cohort)_per_day):)\s*\d+",
+                               r"\1 100000000", text))
 
 
 def _stored_at(store: AuditStore, answer: Answer, size: int) -> bool:

@@ -222,7 +222,8 @@ def test_inclusion_proofs_verify(stack: Stack) -> None:
                      opened(stack, receipt.checkpoint).root)
     for request, field in [
             (audit_pb2.GetInclusionProofRequest(index=cp.size), "index"),
-            (audit_pb2.GetInclusionProofRequest(index=0, tree_size=cp.size + 1000), "tree_size")]:
+            (audit_pb2.GetInclusionProofRequest(index=0, tree_size=cp.size + 1000), "tree_size"),
+            (audit_pb2.GetInclusionProofRequest(index=0, tree_size=2**64 - 1), "tree_size")]:
         err = rpc_error(lambda request=request: call(stack, "GetInclusionProof", request))
         assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert bad_request_fields(err) == [field]
@@ -250,7 +251,9 @@ def test_consistency_proofs_verify(stack: Stack, people) -> None:  # type: ignor
             (audit_pb2.GetConsistencyProofRequest(old_size=0), "old_size"),
             (audit_pb2.GetConsistencyProofRequest(old_size=new.size + 1), "old_size"),
             (audit_pb2.GetConsistencyProofRequest(old_size=1, new_size=new.size + 1000),
-             "new_size")]:
+             "new_size"),
+            # past 2**63: no SQL integer; found by the fuzz test (was INTERNAL)
+            (audit_pb2.GetConsistencyProofRequest(old_size=1, new_size=2**63), "new_size")]:
         err = rpc_error(lambda request=request: call(stack, "GetConsistencyProof", request))
         assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert bad_request_fields(err) == [field]

@@ -214,7 +214,7 @@ def test_content_hash_ignores_yaml_layout_and_path(
     original = load_policies(SHIPPED).agreement("hpf-loan-bank")
     reformatted = """
 # same agreement, different layout, order, quoting and file name
-limits: {requests_per_minute: 6000, max_subjects_per_request: 50}
+limits: {subjects_per_day: 20000, requests_per_minute: 6000, max_subjects_per_request: 50}
 fields:
   outstanding_loans:
     band: 50000.0

@@ -5,12 +5,13 @@ from __future__ import annotations
 import gateway.privacy as privacy
 
 EXPECTED = [
-    "BelowMinimum", "HeKeys", "HePool", "KeyedJob", "PjcReply", "PrivacyError", "PsiKey",
-    "PsiPool", "PsiRequesterState", "PublicContext", "SLOTS", "SUM_STEPS", "Scheme", "add",
+    "BelowMinimum", "HeKeys", "HePool", "KeyedJob", "PackedItems", "PjcReply", "PrivacyError",
+    "PsiKey", "PsiPool", "PsiRequesterState", "PublicContext", "SLOTS", "SUM_STEPS", "Scheme", "add",
     "decrypt_counts", "decrypt_vector", "encrypt_column", "encrypt_counts", "finish_cardinality",
-    "finish_membership", "hash_to_point", "hmac_items", "masked_total", "match", "pjc_reblind",
-    "pjc_respond", "pjc_total", "prepare", "respond", "respond_cardinality", "shuffle",
-    "sum_slots", "weighted_sum",
+    "finish_membership", "has_repeats", "hash_to_point", "hmac_items", "hmac_packed",
+    "masked_total", "match", "match_packed", "pjc_reblind", "pjc_respond", "pjc_total",
+    "prepare", "respond", "respond_cardinality", "shuffle", "shuffle_packed", "sum_slots",
+    "weighted_sum",
 ]
 
 
