@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from gateway.audit import AgreementRef as EntryAgreement
-from gateway.audit import AuditEntry, subject_pseudonym
+from gateway.audit import AuditEntry, subject_pseudonyms
 from gateway.audit._log import AuditLog
 from gateway.auth import Principal
 from gateway.errors import AuditUnavailable, GatewayError
@@ -37,7 +37,7 @@ class AuditRecorder:
         self._key = pseudonym_key
 
     def pseudonyms(self, subjects: Sequence[str]) -> tuple[str, ...]:
-        return tuple(subject_pseudonym(self._key, s) for s in subjects)
+        return subject_pseudonyms(self._key, subjects)
 
     async def record(self, *, kind: str, request_id: str, principal: Principal, role: str,
                      purpose: str, agreements: Sequence[common_pb2.AgreementRef],

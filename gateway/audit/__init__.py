@@ -9,7 +9,7 @@ and cosignatures, and canonical :class:`AuditEntry` encoding.
 from __future__ import annotations
 
 from ._checkpoint import Checkpoint, cosign, verify_cosignatures
-from ._entry import AgreementRef, AuditEntry, format_time, subject_pseudonym
+from ._entry import AgreementRef, AuditEntry, format_time, subject_pseudonym, subject_pseudonyms
 from ._hasher import HASHER_NAMES, Hasher, get_hasher
 from ._note import (
     SIG_TYPE_COSIGNATURE_V1,
@@ -58,6 +58,7 @@ __all__ = [
     "root_from_inclusion",
     "sign_note",
     "subject_pseudonym",
+    "subject_pseudonyms",
     "subtree_root",
     "verify_consistency",
     "verify_cosignatures",

@@ -85,7 +85,10 @@ def test_decode_rejects_non_canonical(data: bytes) -> None:
     ("time", "2025-01-02T03:04:05Z"), ("time", "2025-13-02T03:04:05.000000Z"),
     ("time", "2025-01-02T03:04:05.000000+00:00"), ("kind", "delete"), ("decision", "maybe"),
     ("subject_count", -1), ("subject_count", True), ("subject_pseudonyms", ("patient-42",)),
-    ("subject_pseudonyms", ["ab" * 32]), ("response_digest", "XYZ"), ("partners", ("a", 1)),
+    ("subject_pseudonyms", ["ab" * 32]), ("subject_pseudonyms", ("AB" * 32,)),
+    ("subject_pseudonyms", ("ab" * 31 + "zz",)), ("subject_pseudonyms", ("a" * 63, "b" * 65)),
+    ("subject_pseudonyms", ("ab" * 32, "ab" * 32 + "\n")),
+    ("response_digest", "XYZ"), ("partners", ("a", 1)),
     ("released", (("a", "b"),)), ("agreements", (("dsa", 1, "h"),)), ("reason", None),
 ])
 def test_invalid_fields_rejected(field: str, value: object) -> None:
