@@ -225,6 +225,15 @@ def _wait_for_stop(conn: multiprocessing.connection.Connection) -> asyncio.Futur
     return done
 
 
+async def _until_stop(conn: multiprocessing.connection.Connection, ready: Any) -> float:
+    """Send ``ready`` to the orchestrator, serve until it says stop; the CPU spent meanwhile."""
+    stop = _wait_for_stop(conn)
+    conn.send(ready)
+    cpu0 = cpu_seconds()
+    await stop
+    return cpu_seconds() - cpu0
+
+
 # --------------------------------------------------------------------------------------------
 # Phase A server: three connectors + the gateway, one process
 
@@ -255,11 +264,7 @@ async def _pgw_partners(conn: multiprocessing.connection.Connection, opts: Serve
         configure_logging(opts.log_level, stream=log_stream)
         _cfg, partners = await _start_connectors(opts)
         try:
-            stop = _wait_for_stop(conn)
-            conn.send({p: running.port for p, running in partners.items()})
-            cpu0 = cpu_seconds()
-            await stop
-            cpu = cpu_seconds() - cpu0
+            cpu = await _until_stop(conn, {p: running.port for p, running in partners.items()})
         finally:
             for running in partners.values():
                 await running.stop(1)
@@ -399,11 +404,7 @@ async def _baseline_backs(conn: multiprocessing.connection.Connection, sizes: Si
                           subject_ids: list[str]) -> None:
     servers, ports = await _start_backs(sizes, subject_ids)
     try:
-        stop = _wait_for_stop(conn)
-        conn.send(ports)
-        cpu0 = cpu_seconds()
-        await stop
-        cpu = cpu_seconds() - cpu0
+        cpu = await _until_stop(conn, ports)
     finally:
         for server in servers:
             await server.stop(1)
@@ -435,11 +436,7 @@ async def _baseline_server(conn: multiprocessing.connection.Connection, sizes: S
     server, port = await _serve(_unary_service(FRONT_METHOD, front))
     servers.append(server)
     try:
-        stop = _wait_for_stop(conn)
-        conn.send((port, sizes))
-        cpu0 = cpu_seconds()
-        await stop
-        cpu = cpu_seconds() - cpu0
+        cpu = await _until_stop(conn, (port, sizes))
     finally:
         for server in servers:
             await server.stop(1)
