@@ -17,7 +17,7 @@ import grpc
 from gateway.errors import GatewayError
 from gateway.logs import bind_request_id, get_logger
 from gateway.pb.pgw.v1 import join_pb2
-from gateway.privacy import PackedItems, PrivacyError
+from gateway.privacy import PackedItems, split_rows
 from gateway.status import new_request_id, to_status
 
 log = get_logger("pgw.join")
@@ -47,10 +47,7 @@ OUTPUT_OF = {v: k for k, v in OUTPUTS.items()}
 
 def split(packed: bytes | bytearray, size: int = POINT) -> list[bytes]:
     """Concatenated fixed-size values -> list (raises PrivacyError on a ragged length)."""
-    if len(packed) % size:
-        raise PrivacyError(f"packed points: got {len(packed)} bytes, want a multiple of {size}")
-    data = bytes(packed)
-    return [data[i:i + size] for i in range(0, len(data), size)]
+    return split_rows(packed, size)
 
 
 def chunk_of(offset: int, values: Sequence[bytes]) -> join_pb2.PointChunk:

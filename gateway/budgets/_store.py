@@ -1,8 +1,8 @@
 """The budget store contract: one atomic, all-or-nothing ``spend`` over several counters.
 
 A :class:`Charge` asks for ``cost`` more uses of the counter ``key`` in the current *fixed*
-window of ``window_s`` seconds (at most a day) (``MINUTE`` for rates, ``DAY`` for volumes: a window starts at a
-multiple of its length since the Unix epoch, so a day window is a UTC day). The charge is
+window of ``window_s`` seconds, at most a day (``MINUTE`` for rates, ``DAY`` for volumes: a
+window starts at a multiple of its length since the Unix epoch, so a day window is a UTC day). The charge is
 allowed only while the window's total stays at or below ``limit``.
 
 :meth:`BudgetStore.spend` charges every counter or none: if any charge would go over its limit,

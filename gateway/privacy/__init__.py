@@ -33,7 +33,7 @@ from gateway.privacy._he_ops import (
     sum_slots,
     weighted_sum,
 )
-from gateway.privacy._items import PackedItems
+from gateway.privacy._items import PackedItems, split_rows
 from gateway.privacy._keyed import KeyedJob, hmac_items, hmac_packed, match
 from gateway.privacy._match import has_repeats, match_packed
 from gateway.privacy._pool import HePool, PsiPool
@@ -88,6 +88,7 @@ __all__ = [
     "respond_cardinality",
     "shuffle",
     "shuffle_packed",
+    "split_rows",
     "sum_slots",
     "weighted_sum",
 ]

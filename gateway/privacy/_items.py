@@ -67,13 +67,30 @@ class PackedItems(Sequence[bytes]):
         return iter(self.split())
 
     def split(self) -> list[bytes]:
-        d, w = self.data, self.width
-        return [d[i:i + w] for i in range(0, len(d), w)]
+        return split_rows(self.data, self.width)
 
     def shuffled(self) -> PackedItems:
         """The items in a uniformly random order (OS CSPRNG, :func:`permutation`)."""
-        rows = np.frombuffer(self.data, dtype=np.uint8).reshape(-1, self.width)
-        return PackedItems(rows[permutation(len(rows))].tobytes(), self.width)
+        return PackedItems(shuffle_rows(self.data, self.width), self.width)
+
+
+def _check_rows(data: bytes | bytearray | memoryview, width: int) -> None:
+    if len(data) % width:
+        raise PrivacyError(f"packed values: got {len(data)} bytes, want a multiple of {width}")
+
+
+def split_rows(data: bytes | bytearray | memoryview, width: int) -> list[bytes]:
+    """Concatenated ``width``-byte values -> list (PrivacyError on a ragged length)."""
+    _check_rows(data, width)
+    whole = bytes(data)
+    return [whole[i:i + width] for i in range(0, len(whole), width)]
+
+
+def shuffle_rows(data: bytes | bytearray | memoryview, width: int) -> bytes:
+    """The ``width``-byte values of ``data`` in a uniformly random order (OS CSPRNG)."""
+    _check_rows(data, width)
+    rows = np.frombuffer(data, dtype=np.uint8).reshape(-1, width)
+    return rows[permutation(len(rows))].tobytes()
 
 
 def permutation(n: int) -> np.ndarray:

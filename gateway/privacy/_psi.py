@@ -31,12 +31,11 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, as_completed
 from typing import TypeVar
 
-import numpy as np
 from nacl.bindings import crypto_scalarmult
 from nacl.exceptions import CryptoError
 
 from gateway.privacy._errors import PrivacyError
-from gateway.privacy._items import as_items, permutation
+from gateway.privacy._items import as_items, permutation, shuffle_rows, split_rows
 from gateway.privacy._pool import PsiPool
 
 POINT_BYTES = 32
@@ -90,9 +89,7 @@ def pack(points: Sequence[bytes]) -> bytes:
 
 def unpack(packed: bytes | bytearray) -> list[bytes]:
     """Packed 32-byte points -> list (refuses a ragged length)."""
-    if len(packed) % POINT_BYTES:
-        raise PrivacyError(f"PSI points: got a point that is not {POINT_BYTES} bytes")
-    return [bytes(packed[i:i + POINT_BYTES]) for i in range(0, len(packed), POINT_BYTES)]
+    return split_rows(packed, POINT_BYTES)
 
 
 class PsiKey:
@@ -176,7 +173,4 @@ def shuffle(items: Sequence[T], rng: random.Random | None = None) -> list[T]:
 
 def shuffle_packed(packed: bytes | bytearray, size: int = POINT_BYTES) -> bytes:
     """The fixed-size values of ``packed`` in a random order (OS CSPRNG)."""
-    if len(packed) % size:
-        raise PrivacyError(f"packed values: got {len(packed)} bytes, want a multiple of {size}")
-    rows = np.frombuffer(packed, dtype=np.uint8).reshape(-1, size)
-    return bytes(rows[permutation(len(rows))].tobytes())
+    return shuffle_rows(packed, size)

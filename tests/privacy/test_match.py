@@ -19,6 +19,7 @@ from gateway.privacy import (
     match_packed,
     shuffle,
     shuffle_packed,
+    split_rows,
 )
 
 # Few distinct prefixes and tails: collisions on the first 64-bit word are the common case here.
@@ -48,6 +49,12 @@ def test_ragged_buffers_are_refused() -> None:
         match_packed(b"x" * 33, b"")
     with pytest.raises(PrivacyError, match="32 bytes"):
         PsiKey.generate().blind_packed(b"x" * 31)
+    for ragged in (b"x" * 33, bytearray(b"x" * 65)):
+        with pytest.raises(PrivacyError, match="multiple of 32"):
+            split_rows(ragged, 32)
+        with pytest.raises(PrivacyError, match="multiple of 32"):
+            shuffle_packed(ragged)
+    assert split_rows(bytearray(b"ab" * 32), 32) == [b"ab" * 16, b"ab" * 16]
 
 
 def test_hmac_packed_is_rfc_2104_hmac_sha256() -> None:

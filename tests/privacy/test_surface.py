@@ -10,7 +10,8 @@ EXPECTED = [
     "decrypt_counts", "decrypt_vector", "encrypt_column", "encrypt_counts", "finish_cardinality",
     "finish_membership", "has_repeats", "hash_to_point", "hmac_items", "hmac_packed",
     "masked_total", "match", "match_packed", "pjc_reblind", "pjc_respond", "pjc_total",
-    "prepare", "respond", "respond_cardinality", "shuffle", "shuffle_packed", "sum_slots",
+    "prepare", "respond", "respond_cardinality", "shuffle", "shuffle_packed", "split_rows",
+    "sum_slots",
     "weighted_sum",
 ]
 
