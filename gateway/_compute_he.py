@@ -15,6 +15,7 @@ import grpc
 from connectors.sdk._compute_he import shared_pool
 from gateway._compute_partners import PartnerCompute, convert, encrypt_requests
 from gateway.errors import UpstreamViolation
+from gateway.packed_ids import PackedIds
 from gateway.pb.pgw.v1 import connector_pb2
 from gateway.policy import ApprovedModel
 from gateway.privacy import SLOTS, HePool, PrivacyError, PublicContext, weighted_sum
@@ -31,7 +32,7 @@ def _ws_inline(material: bytes, columns: list[list[bytes]], weights: list[float]
 
 
 async def evaluate_linear(partners: PartnerCompute, own_pool: HePool | None,
-                          model: ApprovedModel, ctx: PublicContext, subjects: list[str],
+                          model: ApprovedModel, ctx: PublicContext, subjects: PackedIds,
                           signed: list[connector_pb2.SignedReleaseSpec], remaining: float
                           ) -> tuple[list[tuple[str, bytes]], list[bytes]]:
     """Stream each input from its partner and add the weighted ciphertexts as they come."""

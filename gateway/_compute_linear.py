@@ -8,7 +8,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
-from connectors.sdk._compute_he import context_digest, subjects_digest
+from connectors.sdk._compute_he import context_digest
 from gateway._compute_decision import ComputeDecisions, Refused, agreement_ref
 from gateway._compute_he import evaluate_linear
 from gateway.auth import Principal
@@ -16,44 +16,62 @@ from gateway.errors import FieldViolation, GatewayError, InvalidArgument, Permis
 from gateway.pb.pgw.v1 import compute_pb2, connector_pb2
 from gateway.policy import Agreement, ApprovedModel, FieldGrant
 from gateway.privacy import SLOTS, PublicContext
-from gateway.validate import validate_person_ids
+from gateway.packed_ids import (
+    WIDTH,
+    PackedIds,
+    has_duplicates,
+    ids_digest,
+    validate_packed_ids,
+)
 
 #: Hard ceiling on subjects per call, whatever an agreement allows.
 MAX_SUBJECTS = 1 << 21
+#: Up to this many subjects are checked on the event loop (a thread hand-off costs more).
+INLINE_IDS = 4096
 
 
 async def read_subjects(header: compute_pb2.ComputeHeader,
-                        stream: AsyncIterator[compute_pb2.ComputeRequest]) -> list[str]:
+                        stream: AsyncIterator[compute_pb2.ComputeRequest]) -> PackedIds:
     """Exactly ``header.subject_count`` distinct, normalised person ids from the stream."""
     want = header.subject_count
     if not 1 <= want <= MAX_SUBJECTS:
         raise Refused(InvalidArgument(FieldViolation(
             "header.subject_count", f"got {want}, want 1..{MAX_SUBJECTS}")))
-    raw: list[str] = []
+    parts: list[bytes] = []
+    size = 0
     async for part in stream:
-        raw.extend(part.subjects.subjects)
-        if len(raw) > want:
+        parts.append(part.subjects.ids)
+        size += len(parts[-1])
+        if size > want * WIDTH:
             break
-    if len(raw) != want:
+    if size != want * WIDTH:
+        got = f"{size // WIDTH} ids" if size % WIDTH == 0 else f"{size} bytes"
         raise Refused(InvalidArgument(FieldViolation(
-            "subjects", f"got {len(raw)} ids, want header.subject_count {want}")))
+            "subjects", f"got {got}, want header.subject_count {want} ids of {WIDTH} bytes")))
+    data = b"".join(parts)
+    if want <= INLINE_IDS:
+        return _checked(data)
+    return await asyncio.to_thread(_checked, data)
+
+
+def _checked(data: bytes) -> PackedIds:
     try:
-        ids = await asyncio.to_thread(validate_person_ids, raw, "subjects")
+        ids = validate_packed_ids(data, "subjects")
     except InvalidArgument as err:  # at most 20 violations, each naming a position
         raise Refused(InvalidArgument([
             FieldViolation(v.field, f"not a GB 11643-1999 id: {v.description}")
-            for v in err.violations[:20]])) from None
-    if len(set(ids)) != len(ids):
+            for v in err.violations])) from None
+    if has_duplicates(ids):
         raise Refused(InvalidArgument(FieldViolation("subjects",
                                                      "the same id is listed twice")))
-    return ids
+    return PackedIds(ids)
 
 
 class LinearCompute(ComputeDecisions):
     """``Compute`` with a ``linear`` header."""
 
     async def _subjects(self, header: compute_pb2.ComputeHeader,
-                        stream: AsyncIterator[compute_pb2.ComputeRequest]) -> list[str]:
+                        stream: AsyncIterator[compute_pb2.ComputeRequest]) -> PackedIds:
         return await read_subjects(header, stream)
 
     async def _linear(self, header: compute_pb2.ComputeHeader,
@@ -92,21 +110,25 @@ class LinearCompute(ComputeDecisions):
         audit["released"] = [(i.partner, i.field, "encrypted") for i in model.inputs]
         n = len(subjects)
         espec = dict(op="linear", model=model.id, context_sha256=context_digest(ctx.material),
-                     subjects_sha256=subjects_digest(subjects), subject_count=n,
+                     subjects_sha256=ids_digest(subjects.data), subject_count=n,
                      chunk_slots=SLOTS)
         signed = [self._spec(f"{audit['request_id']}-{i}", principal, header.purpose, a, g,
                              "encrypt", compute_pb2.EncryptSpec(field=g.field, **espec)
                              .SerializeToString(deterministic=True))
                   for i, (a, g) in enumerate(grants)]
+        pending = self.recorder.pseudonymise(subjects)  # hashed while the partners encrypt
         try:
             presence, result = await self._evaluate(model, ctx, subjects, signed, remaining)
         except GatewayError as err:
+            audit["subjects"] = await pending
             await self.recorder.record(**audit, decision="error", reason=f"{what}: {err.reason}")
             raise
         except asyncio.CancelledError:
+            audit["subjects"] = await pending
             await self.recorder.record(**audit, decision="error",
                                        reason=f"{what}: cancelled after dispatch")
             raise
+        audit["subjects"] = await pending
         summary = compute_pb2.ComputeSummary(
             request_id=audit["request_id"], operation="linear", model=model.id,
             model_version=model.version, count=n, chunk_slots=SLOTS, ciphertexts=len(result),
@@ -115,7 +137,7 @@ class LinearCompute(ComputeDecisions):
         return await self._release(audit, f"computed {what} (content {model.content_hash[:16]})",
                                    summary, result)
 
-    async def _evaluate(self, model: ApprovedModel, ctx: PublicContext, subjects: list[str],
+    async def _evaluate(self, model: ApprovedModel, ctx: PublicContext, subjects: PackedIds,
                         signed: list[connector_pb2.SignedReleaseSpec], remaining: float
                         ) -> tuple[list[tuple[str, bytes]], list[bytes]]:
         """Stream each input from its partner and add the weighted ciphertexts as they come."""

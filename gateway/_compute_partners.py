@@ -10,6 +10,7 @@ import grpc
 
 from gateway.errors import DeadlineExceeded, FailedPrecondition, GatewayError, Unavailable
 from gateway.logs import get_logger
+from gateway.packed_ids import WIDTH, PackedIds
 from gateway.pb.pgw.v1 import compute_pb2, compute_pb2_grpc, connector_pb2
 
 log = get_logger("pgw.compute")
@@ -66,10 +67,12 @@ def convert(partner: str, err: grpc.aio.AioRpcError) -> GatewayError:
 
 
 async def encrypt_requests(signed: connector_pb2.SignedReleaseSpec, material: bytes,
-                           subjects: list[str]) -> AsyncIterator[compute_pb2.EncryptRequest]:
-    """The Encrypt stream to one partner: the signed spec and context, then the subjects."""
+                           subjects: PackedIds) -> AsyncIterator[compute_pb2.EncryptRequest]:
+    """The Encrypt stream to one partner: the signed spec and context, then the packed
+    subjects, 65,536 per message."""
     yield compute_pb2.EncryptRequest(start=compute_pb2.EncryptStart(
         signed_spec=signed, public_context=material))
-    for i in range(0, len(subjects), 65536):
+    step = 65536 * WIDTH
+    for i in range(0, len(subjects.data), step):
         yield compute_pb2.EncryptRequest(subjects=compute_pb2.SubjectChunk(
-            subjects=subjects[i:i + 65536]))
+            ids=subjects.data[i:i + step]))

@@ -9,8 +9,10 @@ and must release nothing.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from gateway.audit import AgreementRef as EntryAgreement
@@ -29,6 +31,21 @@ def response_digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+#: Above this many subjects the pseudonyms are computed in a worker thread.
+INLINE_SUBJECTS = 4096
+
+
+@dataclass(frozen=True)
+class Pseudonymised:
+    """Subjects whose audit pseudonyms were computed ahead of the decision (a bulk compute
+    hashes 2^20 of them while the partners encrypt, not after)."""
+
+    pseudonyms: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.pseudonyms)
+
+
 class AuditRecorder:
     """Builds entries and appends them to the (group-commit) audit log."""
 
@@ -39,10 +56,19 @@ class AuditRecorder:
     def pseudonyms(self, subjects: Sequence[str]) -> tuple[str, ...]:
         return subject_pseudonyms(self._key, subjects)
 
+    def pseudonymise(self, subjects: Sequence[str]) -> asyncio.Task[Pseudonymised]:
+        """Start computing the pseudonyms of ``subjects`` (in a thread when many); pass the
+        task's result to :meth:`record` as ``subjects``."""
+        async def run() -> Pseudonymised:
+            if len(subjects) <= INLINE_SUBJECTS:
+                return Pseudonymised(self.pseudonyms(subjects))
+            return Pseudonymised(await asyncio.to_thread(self.pseudonyms, subjects))
+        return asyncio.ensure_future(run())
+
     async def record(self, *, kind: str, request_id: str, principal: Principal, role: str,
                      purpose: str, agreements: Sequence[common_pb2.AgreementRef],
                      partners: Sequence[str], released: Sequence[tuple[str, str, str]],
-                     subjects: Sequence[str], decision: str, reason: str,
+                     subjects: Sequence[str] | Pseudonymised, decision: str, reason: str,
                      digest: str = "") -> common_pb2.AuditReceipt:
         entry = AuditEntry(
             time=datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z"),
@@ -50,7 +76,9 @@ class AuditRecorder:
             requester_subject=principal.subject, role=role, purpose=purpose,
             agreements=tuple(EntryAgreement(a.id, a.version, a.content_hash) for a in agreements),
             partners=tuple(sorted(partners)), released=tuple(sorted(released)),
-            subject_count=len(subjects), subject_pseudonyms=self.pseudonyms(subjects),
+            subject_count=len(subjects),
+            subject_pseudonyms=(subjects.pseudonyms if isinstance(subjects, Pseudonymised)
+                                else self.pseudonyms(subjects)),
             decision=decision, reason=reason, response_digest=digest)
         data = entry.encode()
         try:

@@ -28,6 +28,7 @@ __all__ = [
     "luhn_valid",
     "normalize_person_id",
     "person_id_check_char",
+    "screen_rows",
     "validate_person_ids",
 ]
 
@@ -122,9 +123,8 @@ _MONTH_DAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtyp
 def _screen(items: list[str], today: _dt.date) -> tuple[list[bool], list[int]]:
     """Which ids surely pass :func:`normalize_person_id`, and which of those end in ``x``.
 
-    The same rules, vectorised: 17 ASCII digits and a digit or X/x, a real calendar date
-    between 1900-01-01 and ``today`` (Gregorian leap years), and the MOD 11-2 check. Returns
-    ``([], [])`` when the screen does not apply (a short list, a non-string, a wrong length).
+    Returns ``([], [])`` when the screen does not apply (a short list, a non-string, a wrong
+    length); otherwise :func:`screen_rows` over the ids' ASCII bytes.
     """
     n = len(items)
     if n < _SCREEN_MIN or set(map(type, items)) != {str} or set(map(len, items)) != {18}:
@@ -133,7 +133,17 @@ def _screen(items: list[str], today: _dt.date) -> tuple[list[bool], list[int]]:
         data = "".join(items).encode("ascii")
     except UnicodeEncodeError:
         return [], []
-    rows = np.frombuffer(data, dtype=np.uint8).reshape(n, 18)
+    ok, lower = screen_rows(np.frombuffer(data, dtype=np.uint8).reshape(n, 18), today)
+    return ok.tolist(), np.flatnonzero(ok & lower).tolist()
+
+
+def screen_rows(rows: np.ndarray, today: _dt.date) -> tuple[np.ndarray, np.ndarray]:
+    """(ok, lower) per row of an ``(n, 18)`` uint8 array of id bytes, vectorised.
+
+    ``ok``: the row passes :func:`normalize_person_id` (17 ASCII digits and a digit or X/x, a
+    real calendar date between 1900-01-01 and ``today`` with Gregorian leap years, and the
+    MOD 11-2 check); ``lower``: the row ends in a lower-case ``x``.
+    """
     digits = rows[:, :17] - np.uint8(48)  # anything but 0-9 wraps to over 9
     ok = (digits <= 9).all(axis=1)
     last = rows[:, 17]
@@ -147,8 +157,7 @@ def _screen(items: list[str], today: _dt.date) -> tuple[list[bool], list[int]]:
     month_days = _MONTH_DAYS[np.clip(month, 0, 12)] + ((month == 2) & leap)
     ok &= (month >= 1) & (month <= 12) & (day >= 1) & (day <= month_days)
     ok &= (date >= 19000101) & (date <= today.year * 10000 + today.month * 100 + today.day)
-    lower_x = np.flatnonzero(ok & lower).tolist()
-    return ok.tolist(), lower_x
+    return ok, lower
 
 
 def credit_code_check_char(first17: str) -> str:

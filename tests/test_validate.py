@@ -30,7 +30,7 @@ VALID_LUHN = ["79927398713", "4111111111111111", "6222021200001234561", "6225880
 def test_public_surface() -> None:
     assert v.__all__ == sorted([
         "credit_code_check_char", "is_valid_credit_code", "luhn_check_digit", "luhn_valid",
-        "normalize_person_id", "person_id_check_char", "validate_person_ids",
+        "normalize_person_id", "person_id_check_char", "screen_rows", "validate_person_ids",
     ])
 
 

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Sequence
 
 import numpy as np
 
+from gateway.packed_ids import ids_digest, pack_ids
 from gateway.privacy import SLOTS, HePool, PublicContext, encrypt_column
 
 #: Ciphertexts per pool task (16,384 values): large enough to amortise the hand-off.
@@ -46,10 +47,9 @@ def close_shared_pool() -> None:
 
 
 def subjects_digest(subjects: Sequence[str]) -> bytes:
-    """SHA-256 over the subjects in order, each followed by a newline (EncryptSpec)."""
-    if not subjects:
-        return hashlib.sha256().digest()
-    return hashlib.sha256(("\n".join(subjects) + "\n").encode()).digest()
+    """The digest a signed ``EncryptSpec`` binds: SHA-256 over the packed ids in order
+    (:func:`gateway.packed_ids.ids_digest`); for callers holding strings."""
+    return ids_digest(pack_ids(subjects))
 
 
 def context_digest(material: bytes) -> bytes:
@@ -68,15 +68,26 @@ def unpack_presence(data: bytes, n: int) -> list[bool]:
     return bits[:n].astype(bool).tolist()  # type: ignore[no-any-return]
 
 
-def column_values(raw: Sequence[object]) -> tuple[np.ndarray, np.ndarray]:
+def column_values(raw: Sequence[object], field: str = "values") -> tuple[np.ndarray, np.ndarray]:
     """(values as float64 with 0.0 for the missing, presence) from a read column.
 
-    ``None`` marks a subject the partner does not hold or holds no value for.
+    ``None`` marks a subject the partner does not hold or holds no value for; any other value
+    is converted as ``float()`` would (ints, bools, numeric strings), in one numpy pass. A value
+    that does not convert raises ``ValueError`` naming ``field``, never the value. A stored NaN
+    is not missing: it stays NaN and present, so ``encrypt_column`` refuses the column as
+    non-finite (as it does an infinity) rather than encrypting a silent zero for a broken value.
     """
-    column = np.fromiter(raw, dtype=object, count=len(raw))
-    found = np.fromiter((v is not None for v in raw), dtype=bool, count=len(raw))
-    values = np.zeros(len(column), dtype=np.float64)
-    values[found] = column[found].astype(np.float64)
+    try:
+        values = np.array(raw, dtype=np.float64)
+        if values.shape != (len(raw),):  # list values would spread into a second axis
+            raise ValueError("not one number per subject")
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"{field}: got a value float() cannot convert, want numbers") from None
+    found = np.ones(len(values), dtype=bool)
+    holes = np.flatnonzero(np.isnan(values))  # None reads as NaN: tell them apart
+    if len(holes):
+        found[holes] = [raw[i] is not None for i in holes.tolist()]
+        values[holes[~found[holes]]] = 0.0
     return values, found
 
 

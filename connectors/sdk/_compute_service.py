@@ -19,12 +19,10 @@ from google.protobuf.message import DecodeError
 
 from connectors.sdk._compute_cohorts import CohortSource, cohort_source_for
 from connectors.sdk._compute_he import (
-    column_values,
     context_digest,
     encrypt_chunks,
     encrypt_inline,
     pack_presence,
-    subjects_digest,
 )
 from connectors.sdk._server import ConnectorService
 from gateway.errors import FailedPrecondition, FieldViolation, InvalidArgument, PermissionDenied
@@ -32,10 +30,12 @@ from gateway.pb.pgw.v1 import compute_pb2, compute_pb2_grpc, connector_pb2
 from gateway.policy import Agreement, FieldGrant, check_spec_against
 from gateway.privacy import SLOTS, HePool, PublicContext, Scheme
 from gateway.status import rpc
-from gateway.validate import validate_person_ids
+from gateway.packed_ids import WIDTH, ids_digest, validate_packed_ids
 
 #: Hard ceiling on subjects per Encrypt, whatever an agreement allows (memory bound).
 MAX_SUBJECTS = 1 << 21
+#: Up to this many subjects are checked on the event loop (a thread hand-off costs more).
+INLINE_IDS = 4096
 _VALUE = re.compile(r"[0-9A-Za-z_.:-]{1,64}\Z")
 
 
@@ -124,17 +124,13 @@ class PartnerComputeService(compute_pb2_grpc.PartnerComputeServiceServicer):
         if not 1 <= espec.chunk_slots <= SLOTS or not 1 <= espec.subject_count <= MAX_SUBJECTS:
             raise PermissionDenied("encrypt spec out of range", reason="chunk or count range")
         ctx = self._context(first.start.public_context, espec.context_sha256)
-        raw: list[str] = []
-        async for part in stream:
-            raw.extend(part.subjects.subjects)
-            if len(raw) > espec.subject_count:
-                break
-        if len(raw) != espec.subject_count or subjects_digest(raw) != espec.subjects_sha256:
-            raise PermissionDenied("subjects differ from the signed digest",
-                                   reason="subjects digest or count mismatch")
-        subjects = await asyncio.to_thread(validate_person_ids, raw, "subjects")
-        values, found = column_values(
-            await self.connector.source.fetch_column(subjects, grant.field))
+        # the source may scan its table while the ids arrive and are checked
+        read = await self.connector.source.start_values(grant.field, espec.subject_count)
+        try:
+            ids = await self._subjects(stream, espec)
+            values, found = await read.values(ids)
+        finally:
+            read.close()
         chunks = math.ceil(len(values) / espec.chunk_slots)
         await context.write(compute_pb2.EncryptResponse(summary=compute_pb2.EncryptSummary(
             request_id=spec.request_id, count=len(values), ciphertexts=chunks,
@@ -144,6 +140,25 @@ class PartnerComputeService(compute_pb2_grpc.PartnerComputeServiceServicer):
             await context.write(compute_pb2.EncryptResponse(
                 chunk=compute_pb2.CiphertextChunk(index=index, ciphertext=data)))
             index += 1
+
+    @staticmethod
+    async def _subjects(stream: AsyncIterator[compute_pb2.EncryptRequest],
+                        espec: compute_pb2.EncryptSpec) -> bytes:
+        """The packed ids that follow, checked against the signed count and digest."""
+        parts: list[bytes] = []
+        size, want = 0, espec.subject_count * WIDTH
+        async for part in stream:
+            parts.append(part.subjects.ids)
+            size += len(parts[-1])
+            if size > want:
+                break
+        data = b"".join(parts)
+        if len(data) != want or ids_digest(data) != espec.subjects_sha256:
+            raise PermissionDenied("subjects differ from the signed digest",
+                                   reason="subjects digest or count mismatch")
+        if espec.subject_count <= INLINE_IDS:
+            return validate_packed_ids(data)
+        return await asyncio.to_thread(validate_packed_ids, data)
 
     @rpc
     async def Aggregate(self, request: compute_pb2.AggregateRequest,

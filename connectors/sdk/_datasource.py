@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import abc
 from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from connectors.sdk._column_read import ColumnRead, FetchWhenAsked
 from connectors.sdk._schema import Schema
+
+if TYPE_CHECKING:
+    import numpy as np
 
 #: One row: field name -> raw value (str, int, float, bool, list[float] or None).
 Row = Mapping[str, Any]
@@ -29,6 +33,26 @@ class DataSource(abc.ABC):
         The default reads it through :meth:`fetch`; a source may do it in one pass."""
         rows = await self.fetch(subjects, [field])
         return [None if row is None else row.get(field) for row in rows]
+
+    async def fetch_values(self, ids: bytes, field: str) -> tuple[np.ndarray, np.ndarray]:
+        """(float64 values, 0.0 where missing; bool found) of a numeric field for each packed
+        id (:mod:`gateway.packed_ids` form: validated, normalised), in order: the input of
+        encrypting one column for compute. A present value is converted with ``float()``;
+        one that does not convert raises ``ValueError`` naming the field. The same as
+        :meth:`start_values` then ``values(ids)``."""
+        from gateway.packed_ids import WIDTH  # local: numpy loads where compute runs only
+
+        read = await self.start_values(field, len(ids) // WIDTH)
+        try:
+            return await read.values(ids)
+        finally:
+            read.close()
+
+    async def start_values(self, field: str, count: int) -> ColumnRead:
+        """Start reading numeric ``field`` for ``count`` ids that will follow (see
+        :mod:`connectors.sdk._column_read`). The default reads through :meth:`fetch_column`
+        when the ids come; a source may scan ahead."""
+        return FetchWhenAsked(self, field)
 
     async def stream_column(self, field: str, where: Mapping[str, Any] | None = None
                             ) -> AsyncIterator[tuple[str, Any]]:

@@ -13,23 +13,25 @@ fields name the *caller* (organisation and authenticated subject), not data subj
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["AgreementRef", "AuditEntry", "format_time", "subject_pseudonym", "subject_pseudonyms"]
+from gateway.hmac_pads import hmac_sha256_many
+
+__all__ = ["AgreementRef", "AuditEntry", "Pseudonyms", "format_time", "subject_pseudonym",
+           "subject_pseudonyms"]
 
 VERSION = 1
 KINDS = frozenset({"query", "explain", "compute", "join", "admin"})
 DECISIONS = frozenset({"allow", "deny", "error"})
 _PSEUDONYM_DOMAIN = b"pgw/audit/subject-pseudonym/v1\x00"
 _TIME_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
-_PSEUDONYMS_RE = re.compile(r"[0-9a-f]*")
+_HEX_DIGITS = b"0123456789abcdef"
+_PSEUDONYMS_KEY = '"subject_pseudonyms":"\\u0000"'
 _HEX_RE = re.compile(r"(?:[0-9a-f]{2})*")
 
 
@@ -38,18 +40,34 @@ def subject_pseudonym(key: bytes, subject_id: str) -> str:
     return subject_pseudonyms(key, [subject_id])[0]
 
 
-def subject_pseudonyms(key: bytes, subject_ids: Sequence[str]) -> tuple[str, ...]:
+class Pseudonyms(tuple[str, ...]):
+    """Pseudonyms made by :func:`subject_pseudonyms`: 64 lowercase hex digits each by
+    construction, so an entry skips re-checking them, and their JSON list is joined once,
+    where they are made (a worker thread, for a bulk compute), not when the entry is encoded.
+    Equal to the plain tuple of the same strings."""
+
+    json: bytes
+
+    def __new__(cls, values: Sequence[str]) -> Pseudonyms:
+        made = super().__new__(cls, values)
+        made.json = ('["' + '","'.join(made) + '"]').encode() if made else b"[]"
+        return made
+
+
+def subject_pseudonyms(key: bytes, subject_ids: Sequence[str]) -> Pseudonyms:
     """:func:`subject_pseudonym` of each id; the keyed state is set up once for all of them
-    (a bulk compute audits up to millions of subjects in one entry)."""
+    (a bulk compute audits up to millions of subjects in one entry). Packed ids
+    (``gateway.packed_ids.PackedIds``) are hashed from their buffer, without strings."""
     if len(key) < 32:
         raise ValueError(f"pseudonym key is {len(key)} bytes: want at least 32")
-    base = hmac.new(key, _PSEUDONYM_DOMAIN, hashlib.sha256)
-    out = []
-    for subject_id in subject_ids:
-        h = base.copy()
-        h.update(subject_id.encode())
-        out.append(h.hexdigest())
-    return tuple(out)
+    data = getattr(subject_ids, "data", None)
+    if isinstance(data, bytes) and len(subject_ids) and not len(data) % len(subject_ids):
+        width = len(data) // len(subject_ids)
+        items: Iterable[bytes] = (data[i:i + width] for i in range(0, len(data), width))
+    else:
+        items = (s.encode() for s in subject_ids)
+    return Pseudonyms(hmac_sha256_many(key, items, _PSEUDONYM_DOMAIN,  # type: ignore[arg-type]
+                                       hexdigest=True))
 
 
 def format_time(moment: datetime) -> str:
@@ -79,6 +97,15 @@ def _strs(field: str, value: object, size: int | None = None) -> None:
             for v in value):
         raise _fail(field, type(value).__name__, "a tuple of " +
                     ("strings" if size is None else f"{size}-tuples of strings"))
+
+
+def _check_pseudonyms(value: object) -> None:
+    # C-level passes only: entries of bulk computes hold millions of pseudonyms
+    if not isinstance(value, tuple) or not set(map(type, value)) <= {str}:
+        raise _fail("subject_pseudonyms", type(value).__name__, "a tuple of strings")
+    if not set(map(len, value)) <= {64} or "".join(value).encode(
+            "ascii", "replace").translate(None, _HEX_DIGITS):
+        raise _fail("subject_pseudonyms", "<not a pseudonym>", "64 lowercase hex")
 
 
 @dataclass(frozen=True)
@@ -118,7 +145,8 @@ class AuditEntry:
             raise _fail("decision", self.decision, f"one of {sorted(DECISIONS)}")
         _strs("partners", self.partners)
         _strs("released", self.released, 3)
-        _strs("subject_pseudonyms", self.subject_pseudonyms)
+        if not isinstance(self.subject_pseudonyms, Pseudonyms):
+            _check_pseudonyms(self.subject_pseudonyms)
         if not isinstance(self.agreements, tuple) or not all(
                 isinstance(a, AgreementRef) and isinstance(a.id, str)
                 and isinstance(a.content_hash, str) and type(a.version) is int
@@ -126,10 +154,6 @@ class AuditEntry:
             raise _fail("agreements", self.agreements, "a tuple of AgreementRef")
         if type(self.subject_count) is not int or self.subject_count < 0:
             raise _fail("subject_count", self.subject_count, "an int >= 0")
-        # one regex pass over all of them (entries of bulk computes hold millions)
-        if any(len(p) != 64 for p in self.subject_pseudonyms) or not _PSEUDONYMS_RE.fullmatch(
-                "".join(self.subject_pseudonyms)):
-            raise _fail("subject_pseudonyms", "<not a pseudonym>", "64 lowercase hex")
         if not _HEX_RE.fullmatch(self.response_digest):
             raise _fail("response_digest", self.response_digest, "lowercase hex or ''")
 
@@ -149,9 +173,21 @@ class AuditEntry:
         }
 
     def encode(self) -> bytes:
-        """Canonical bytes: UTF-8 JSON, sorted keys, no whitespace, ``"v": 1``."""
-        return json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"),
-                          ensure_ascii=False, allow_nan=False).encode("utf-8")
+        """Canonical bytes: UTF-8 JSON, sorted keys, no whitespace, ``"v": 1``.
+
+        The pseudonyms (checked lowercase hex, nothing to escape) are spliced in as one join
+        instead of going through the encoder one string at a time: the same bytes, at less
+        than half the cost for an entry of 2^20 of them.
+        """
+        doc = self.to_json()
+        doc["subject_pseudonyms"] = "\0"
+        text = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                          allow_nan=False)
+        ps = self.subject_pseudonyms
+        head, tail = text.split(_PSEUDONYMS_KEY, 1)
+        return b"".join((head.encode("utf-8"), b'"subject_pseudonyms":',
+                         ps.json if isinstance(ps, Pseudonyms) else Pseudonyms(ps).json,
+                         tail.encode("utf-8")))
 
     @classmethod
     def decode(cls, data: bytes) -> AuditEntry:

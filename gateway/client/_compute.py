@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from connectors.sdk._compute import unpack_presence
 from gateway.client._channel import open_channel
+from gateway.packed_ids import WIDTH, pack_ids
 from gateway.pb.pgw.v1 import common_pb2, compute_pb2, compute_pb2_grpc
 from gateway.privacy import HeKeys, decrypt_vector
 
@@ -87,11 +88,14 @@ class ComputeClient:
 
     async def _call(self, header: compute_pb2.ComputeHeader, subjects: Sequence[str] = ()
                     ) -> tuple[compute_pb2.ComputeSummary, list[bytes]]:
+        packed = pack_ids(subjects)  # ValueError naming a malformed id's position
+        step = SUBJECT_CHUNK * WIDTH
+
         async def requests() -> AsyncIterator[compute_pb2.ComputeRequest]:
             yield compute_pb2.ComputeRequest(header=header)
-            for i in range(0, len(subjects), SUBJECT_CHUNK):
+            for i in range(0, len(packed), step):
                 yield compute_pb2.ComputeRequest(subjects=compute_pb2.SubjectChunk(
-                    subjects=list(subjects[i:i + SUBJECT_CHUNK])))
+                    ids=packed[i:i + step]))
 
         call = self._stub.Compute(requests(), metadata=self._metadata, timeout=self._timeout)
         summary: compute_pb2.ComputeSummary | None = None

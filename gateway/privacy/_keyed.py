@@ -11,7 +11,6 @@ dictionary over the 18-digit id space. G must therefore never give one side the 
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -19,6 +18,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from gateway.hmac_pads import hmac_sha256_many
 from gateway.privacy._errors import PrivacyError
 from gateway.privacy._match import match_packed
 
@@ -56,32 +56,12 @@ class KeyedJob:
                     info=KEYED_INFO + lo + hi).derive(shared)
 
 
-def _pads(key: bytes) -> tuple[object, object]:
-    """RFC 2104 inner and outer SHA-256 states for a 32-byte key, made once per batch."""
+def hmac_packed(key: bytes, items: Sequence[bytes]) -> bytes:
+    """HMAC-SHA256 of each item under ``key``, concatenated (also a pool task); the keyed
+    states are made once per batch (:mod:`gateway.hmac_pads`)."""
     if len(key) != 32:
         raise PrivacyError(f"HMAC key: got {len(key)} bytes, want 32")
-    block = key.ljust(64, b"\0")
-    return (hashlib.sha256(bytes(b ^ 0x36 for b in block)),
-            hashlib.sha256(bytes(b ^ 0x5C for b in block)))
-
-
-def hmac_packed(key: bytes, items: Sequence[bytes]) -> bytes:
-    """HMAC-SHA256 of each item under ``key``, concatenated (also a pool task).
-
-    The keyed inner and outer states are computed once and copied per item, as ``hmac``'s
-    ``copy()`` does, but without its per-item Python object: 0.6 us per tag against 1.1 us
-    (equal to ``hmac.digest(key, item, "sha256")``, which the tests check).
-    """
-    inner, outer = _pads(key)
-    new_inner, new_outer = inner.copy, outer.copy  # type: ignore[attr-defined]
-    out = []
-    for item in items:
-        i = new_inner()
-        i.update(item)
-        o = new_outer()
-        o.update(i.digest())
-        out.append(o.digest())
-    return b"".join(out)
+    return b"".join(hmac_sha256_many(key, items))  # type: ignore[arg-type]
 
 
 def hmac_items(key: bytes, items: Sequence[bytes]) -> list[bytes]:

@@ -5,13 +5,22 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import hmac
+import json
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.audit import AgreementRef, AuditEntry, format_time, get_hasher, subject_pseudonym
+from gateway.audit import (
+    AgreementRef,
+    AuditEntry,
+    format_time,
+    get_hasher,
+    subject_pseudonym,
+    subject_pseudonyms,
+)
+from gateway.packed_ids import PackedIds
 
 KEY = bytes(range(32))
 
@@ -117,3 +126,40 @@ def test_format_time() -> None:
     assert format_time(moment) == "2025-01-02T03:04:05.000006Z"
     with pytest.raises(ValueError, match="naive"):
         format_time(datetime(2025, 1, 2))
+
+
+def _reference_encoding(entry: AuditEntry) -> bytes:
+    # the encoder the spliced pseudonym list must match byte for byte
+    return json.dumps(entry.to_json(), sort_keys=True, separators=(",", ":"),
+                      ensure_ascii=False, allow_nan=False).encode("utf-8")
+
+
+@given(_entries)
+def test_encoding_equals_the_plain_json_encoder(entry: AuditEntry) -> None:
+    assert entry.encode() == _reference_encoding(entry)
+
+
+@pytest.mark.parametrize("reason", [
+    '"subject_pseudonyms":"\u0000"', '"subject_pseudonyms":"\\u0000"', "\u0000", "a\"b\\"])
+def test_placeholder_text_in_other_fields_is_left_alone(reason: str) -> None:
+    for pseudonyms in ((), (subject_pseudonym(KEY, "p1"), subject_pseudonym(KEY, "p2"))):
+        e = _entry(reason=reason, purpose=reason, subject_pseudonyms=pseudonyms,
+                   subject_count=len(pseudonyms))
+        assert e.encode() == _reference_encoding(e)
+        assert AuditEntry.decode(e.encode()) == e
+
+
+def test_non_ascii_pseudonym_is_refused() -> None:
+    with pytest.raises(ValueError, match="subject_pseudonyms"):
+        _entry(subject_pseudonyms=("\u00e9" * 64,))
+
+
+def test_packed_ids_give_the_same_pseudonyms() -> None:
+    ids = ["11010519491231002X", "320402199808022553", "110105194912310021"]
+    packed = PackedIds("".join(ids).encode())
+    assert subject_pseudonyms(KEY, packed) == subject_pseudonyms(KEY, ids) == tuple(
+        hmac.new(KEY, b"pgw/audit/subject-pseudonym/v1\x00" + i.encode(),
+                 hashlib.sha256).hexdigest() for i in ids)
+    assert subject_pseudonyms(KEY + b"k" * 40, packed) == tuple(
+        hmac.new(KEY + b"k" * 40, b"pgw/audit/subject-pseudonym/v1\x00" + i.encode(),
+                 hashlib.sha256).hexdigest() for i in ids)  # a key longer than one block

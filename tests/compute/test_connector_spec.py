@@ -54,7 +54,8 @@ def requests(signed: connector_pb2.SignedReleaseSpec, material: bytes,
              subjects: list[str]) -> Iterator[compute_pb2.EncryptRequest]:
     yield compute_pb2.EncryptRequest(start=compute_pb2.EncryptStart(signed_spec=signed,
                                                                     public_context=material))
-    yield compute_pb2.EncryptRequest(subjects=compute_pb2.SubjectChunk(subjects=subjects))
+    yield compute_pb2.EncryptRequest(subjects=compute_pb2.SubjectChunk(
+        ids="".join(subjects).encode()))
 
 
 def call(bank: compute_pb2_grpc.PartnerComputeServiceStub, signed: connector_pb2.SignedReleaseSpec,

@@ -27,7 +27,7 @@ from gateway.pb.pgw.v1 import common_pb2 as pgw_dot_v1_dot_common__pb2
 from gateway.pb.pgw.v1 import connector_pb2 as pgw_dot_v1_dot_connector__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14pgw/v1/compute.proto\x12\x06pgw.v1\x1a\x13pgw/v1/common.proto\x1a\x16pgw/v1/connector.proto\"\x19\n\x08LinearOp\x12\r\n\x05model\x18\x01 \x01(\t\"i\n\x0b\x41ggregateOp\x12\x0f\n\x07partner\x18\x01 \x01(\t\x12\r\n\x05\x66ield\x18\x02 \x01(\t\x12\n\n\x02op\x18\x03 \x01(\t\x12\x18\n\x10\x63ohort_attribute\x18\x04 \x01(\t\x12\x14\n\x0c\x63ohort_value\x18\x05 \x01(\t\"\xaa\x01\n\rComputeHeader\x12\x0f\n\x07purpose\x18\x01 \x01(\t\x12\"\n\x06linear\x18\x02 \x01(\x0b\x32\x10.pgw.v1.LinearOpH\x00\x12(\n\taggregate\x18\x03 \x01(\x0b\x32\x13.pgw.v1.AggregateOpH\x00\x12\x16\n\x0epublic_context\x18\x04 \x01(\x0c\x12\x15\n\rsubject_count\x18\x05 \x01(\rB\x0b\n\toperation\" \n\x0cSubjectChunk\x12\x10\n\x08subjects\x18\x01 \x03(\t\"k\n\x0e\x43omputeRequest\x12\'\n\x06header\x18\x01 \x01(\x0b\x32\x15.pgw.v1.ComputeHeaderH\x00\x12(\n\x08subjects\x18\x02 \x01(\x0b\x32\x14.pgw.v1.SubjectChunkH\x00\x42\x06\n\x04part\"*\n\x08Presence\x12\x0f\n\x07partner\x18\x01 \x01(\t\x12\r\n\x05\x66ound\x18\x02 \x01(\x0c\"\xa1\x02\n\x0e\x43omputeSummary\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x11\n\toperation\x18\x02 \x01(\t\x12\r\n\x05model\x18\x03 \x01(\t\x12\x15\n\rmodel_version\x18\x04 \x01(\x05\x12\r\n\x05\x63ount\x18\x05 \x01(\r\x12\x13\n\x0b\x63hunk_slots\x18\x06 \x01(\r\x12\x13\n\x0b\x63iphertexts\x18\x07 \x01(\r\x12\"\n\x08presence\x18\x08 \x03(\x0b\x32\x10.pgw.v1.Presence\x12\x14\n\x0c\x63ohort_count\x18\t \x01(\x04\x12(\n\nagreements\x18\n \x03(\x0b\x32\x14.pgw.v1.AgreementRef\x12%\n\x07receipt\x18\x0b \x01(\x0b\x32\x14.pgw.v1.AuditReceipt\"4\n\x0f\x43iphertextChunk\x12\r\n\x05index\x18\x01 \x01(\r\x12\x12\n\nciphertext\x18\x02 \x01(\x0c\"n\n\x0f\x43omputeResponse\x12)\n\x07summary\x18\x01 \x01(\x0b\x32\x16.pgw.v1.ComputeSummaryH\x00\x12(\n\x05\x63hunk\x18\x02 \x01(\x0b\x32\x17.pgw.v1.CiphertextChunkH\x00\x42\x06\n\x04part\"\x94\x01\n\x0b\x45ncryptSpec\x12\r\n\x05\x66ield\x18\x01 \x01(\t\x12\n\n\x02op\x18\x02 \x01(\t\x12\r\n\x05model\x18\x03 \x01(\t\x12\x16\n\x0e\x63ontext_sha256\x18\x04 \x01(\x0c\x12\x17\n\x0fsubjects_sha256\x18\x05 \x01(\x0c\x12\x15\n\rsubject_count\x18\x06 \x01(\r\x12\x13\n\x0b\x63hunk_slots\x18\x07 \x01(\r\"V\n\x0c\x45ncryptStart\x12.\n\x0bsigned_spec\x18\x01 \x01(\x0b\x32\x19.pgw.v1.SignedReleaseSpec\x12\x16\n\x0epublic_context\x18\x02 \x01(\x0c\"i\n\x0e\x45ncryptRequest\x12%\n\x05start\x18\x01 \x01(\x0b\x32\x14.pgw.v1.EncryptStartH\x00\x12(\n\x08subjects\x18\x02 \x01(\x0b\x32\x14.pgw.v1.SubjectChunkH\x00\x42\x06\n\x04part\"W\n\x0e\x45ncryptSummary\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\r\n\x05\x63ount\x18\x02 \x01(\r\x12\x13\n\x0b\x63iphertexts\x18\x03 \x01(\r\x12\r\n\x05\x66ound\x18\x04 \x01(\x0c\"n\n\x0f\x45ncryptResponse\x12)\n\x07summary\x18\x01 \x01(\x0b\x32\x16.pgw.v1.EncryptSummaryH\x00\x12(\n\x05\x63hunk\x18\x02 \x01(\x0b\x32\x17.pgw.v1.CiphertextChunkH\x00\x42\x06\n\x04part\"r\n\rAggregateSpec\x12\r\n\x05\x66ield\x18\x01 \x01(\t\x12\n\n\x02op\x18\x02 \x01(\t\x12\x18\n\x10\x63ohort_attribute\x18\x03 \x01(\t\x12\x14\n\x0c\x63ohort_value\x18\x04 \x01(\t\x12\x16\n\x0e\x63ontext_sha256\x18\x05 \x01(\x0c\"Z\n\x10\x41ggregateRequest\x12.\n\x0bsigned_spec\x18\x01 \x01(\x0b\x32\x19.pgw.v1.SignedReleaseSpec\x12\x16\n\x0epublic_context\x18\x02 \x01(\x0c\"J\n\x11\x41ggregateResponse\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\r\n\x05\x63ount\x18\x02 \x01(\x04\x12\x12\n\nciphertext\x18\x03 \x01(\x0c\x32P\n\x0e\x43omputeService\x12>\n\x07\x43ompute\x12\x16.pgw.v1.ComputeRequest\x1a\x17.pgw.v1.ComputeResponse(\x01\x30\x01\x32\x99\x01\n\x15PartnerComputeService\x12>\n\x07\x45ncrypt\x12\x16.pgw.v1.EncryptRequest\x1a\x17.pgw.v1.EncryptResponse(\x01\x30\x01\x12@\n\tAggregate\x12\x18.pgw.v1.AggregateRequest\x1a\x19.pgw.v1.AggregateResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14pgw/v1/compute.proto\x12\x06pgw.v1\x1a\x13pgw/v1/common.proto\x1a\x16pgw/v1/connector.proto\"\x19\n\x08LinearOp\x12\r\n\x05model\x18\x01 \x01(\t\"i\n\x0b\x41ggregateOp\x12\x0f\n\x07partner\x18\x01 \x01(\t\x12\r\n\x05\x66ield\x18\x02 \x01(\t\x12\n\n\x02op\x18\x03 \x01(\t\x12\x18\n\x10\x63ohort_attribute\x18\x04 \x01(\t\x12\x14\n\x0c\x63ohort_value\x18\x05 \x01(\t\"\xaa\x01\n\rComputeHeader\x12\x0f\n\x07purpose\x18\x01 \x01(\t\x12\"\n\x06linear\x18\x02 \x01(\x0b\x32\x10.pgw.v1.LinearOpH\x00\x12(\n\taggregate\x18\x03 \x01(\x0b\x32\x13.pgw.v1.AggregateOpH\x00\x12\x16\n\x0epublic_context\x18\x04 \x01(\x0c\x12\x15\n\rsubject_count\x18\x05 \x01(\rB\x0b\n\toperation\"+\n\x0cSubjectChunk\x12\x0b\n\x03ids\x18\x02 \x01(\x0cJ\x04\x08\x01\x10\x02R\x08subjects\"k\n\x0e\x43omputeRequest\x12\'\n\x06header\x18\x01 \x01(\x0b\x32\x15.pgw.v1.ComputeHeaderH\x00\x12(\n\x08subjects\x18\x02 \x01(\x0b\x32\x14.pgw.v1.SubjectChunkH\x00\x42\x06\n\x04part\"*\n\x08Presence\x12\x0f\n\x07partner\x18\x01 \x01(\t\x12\r\n\x05\x66ound\x18\x02 \x01(\x0c\"\xa1\x02\n\x0e\x43omputeSummary\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x11\n\toperation\x18\x02 \x01(\t\x12\r\n\x05model\x18\x03 \x01(\t\x12\x15\n\rmodel_version\x18\x04 \x01(\x05\x12\r\n\x05\x63ount\x18\x05 \x01(\r\x12\x13\n\x0b\x63hunk_slots\x18\x06 \x01(\r\x12\x13\n\x0b\x63iphertexts\x18\x07 \x01(\r\x12\"\n\x08presence\x18\x08 \x03(\x0b\x32\x10.pgw.v1.Presence\x12\x14\n\x0c\x63ohort_count\x18\t \x01(\x04\x12(\n\nagreements\x18\n \x03(\x0b\x32\x14.pgw.v1.AgreementRef\x12%\n\x07receipt\x18\x0b \x01(\x0b\x32\x14.pgw.v1.AuditReceipt\"4\n\x0f\x43iphertextChunk\x12\r\n\x05index\x18\x01 \x01(\r\x12\x12\n\nciphertext\x18\x02 \x01(\x0c\"n\n\x0f\x43omputeResponse\x12)\n\x07summary\x18\x01 \x01(\x0b\x32\x16.pgw.v1.ComputeSummaryH\x00\x12(\n\x05\x63hunk\x18\x02 \x01(\x0b\x32\x17.pgw.v1.CiphertextChunkH\x00\x42\x06\n\x04part\"\x94\x01\n\x0b\x45ncryptSpec\x12\r\n\x05\x66ield\x18\x01 \x01(\t\x12\n\n\x02op\x18\x02 \x01(\t\x12\r\n\x05model\x18\x03 \x01(\t\x12\x16\n\x0e\x63ontext_sha256\x18\x04 \x01(\x0c\x12\x17\n\x0fsubjects_sha256\x18\x05 \x01(\x0c\x12\x15\n\rsubject_count\x18\x06 \x01(\r\x12\x13\n\x0b\x63hunk_slots\x18\x07 \x01(\r\"V\n\x0c\x45ncryptStart\x12.\n\x0bsigned_spec\x18\x01 \x01(\x0b\x32\x19.pgw.v1.SignedReleaseSpec\x12\x16\n\x0epublic_context\x18\x02 \x01(\x0c\"i\n\x0e\x45ncryptRequest\x12%\n\x05start\x18\x01 \x01(\x0b\x32\x14.pgw.v1.EncryptStartH\x00\x12(\n\x08subjects\x18\x02 \x01(\x0b\x32\x14.pgw.v1.SubjectChunkH\x00\x42\x06\n\x04part\"W\n\x0e\x45ncryptSummary\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\r\n\x05\x63ount\x18\x02 \x01(\r\x12\x13\n\x0b\x63iphertexts\x18\x03 \x01(\r\x12\r\n\x05\x66ound\x18\x04 \x01(\x0c\"n\n\x0f\x45ncryptResponse\x12)\n\x07summary\x18\x01 \x01(\x0b\x32\x16.pgw.v1.EncryptSummaryH\x00\x12(\n\x05\x63hunk\x18\x02 \x01(\x0b\x32\x17.pgw.v1.CiphertextChunkH\x00\x42\x06\n\x04part\"r\n\rAggregateSpec\x12\r\n\x05\x66ield\x18\x01 \x01(\t\x12\n\n\x02op\x18\x02 \x01(\t\x12\x18\n\x10\x63ohort_attribute\x18\x03 \x01(\t\x12\x14\n\x0c\x63ohort_value\x18\x04 \x01(\t\x12\x16\n\x0e\x63ontext_sha256\x18\x05 \x01(\x0c\"Z\n\x10\x41ggregateRequest\x12.\n\x0bsigned_spec\x18\x01 \x01(\x0b\x32\x19.pgw.v1.SignedReleaseSpec\x12\x16\n\x0epublic_context\x18\x02 \x01(\x0c\"J\n\x11\x41ggregateResponse\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\r\n\x05\x63ount\x18\x02 \x01(\x04\x12\x12\n\nciphertext\x18\x03 \x01(\x0c\x32P\n\x0e\x43omputeService\x12>\n\x07\x43ompute\x12\x16.pgw.v1.ComputeRequest\x1a\x17.pgw.v1.ComputeResponse(\x01\x30\x01\x32\x99\x01\n\x15PartnerComputeService\x12>\n\x07\x45ncrypt\x12\x16.pgw.v1.EncryptRequest\x1a\x17.pgw.v1.EncryptResponse(\x01\x30\x01\x12@\n\tAggregate\x12\x18.pgw.v1.AggregateRequest\x1a\x19.pgw.v1.AggregateResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -41,35 +41,35 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_COMPUTEHEADER']._serialized_start=212
   _globals['_COMPUTEHEADER']._serialized_end=382
   _globals['_SUBJECTCHUNK']._serialized_start=384
-  _globals['_SUBJECTCHUNK']._serialized_end=416
-  _globals['_COMPUTEREQUEST']._serialized_start=418
-  _globals['_COMPUTEREQUEST']._serialized_end=525
-  _globals['_PRESENCE']._serialized_start=527
-  _globals['_PRESENCE']._serialized_end=569
-  _globals['_COMPUTESUMMARY']._serialized_start=572
-  _globals['_COMPUTESUMMARY']._serialized_end=861
-  _globals['_CIPHERTEXTCHUNK']._serialized_start=863
-  _globals['_CIPHERTEXTCHUNK']._serialized_end=915
-  _globals['_COMPUTERESPONSE']._serialized_start=917
-  _globals['_COMPUTERESPONSE']._serialized_end=1027
-  _globals['_ENCRYPTSPEC']._serialized_start=1030
-  _globals['_ENCRYPTSPEC']._serialized_end=1178
-  _globals['_ENCRYPTSTART']._serialized_start=1180
-  _globals['_ENCRYPTSTART']._serialized_end=1266
-  _globals['_ENCRYPTREQUEST']._serialized_start=1268
-  _globals['_ENCRYPTREQUEST']._serialized_end=1373
-  _globals['_ENCRYPTSUMMARY']._serialized_start=1375
-  _globals['_ENCRYPTSUMMARY']._serialized_end=1462
-  _globals['_ENCRYPTRESPONSE']._serialized_start=1464
-  _globals['_ENCRYPTRESPONSE']._serialized_end=1574
-  _globals['_AGGREGATESPEC']._serialized_start=1576
-  _globals['_AGGREGATESPEC']._serialized_end=1690
-  _globals['_AGGREGATEREQUEST']._serialized_start=1692
-  _globals['_AGGREGATEREQUEST']._serialized_end=1782
-  _globals['_AGGREGATERESPONSE']._serialized_start=1784
-  _globals['_AGGREGATERESPONSE']._serialized_end=1858
-  _globals['_COMPUTESERVICE']._serialized_start=1860
-  _globals['_COMPUTESERVICE']._serialized_end=1940
-  _globals['_PARTNERCOMPUTESERVICE']._serialized_start=1943
-  _globals['_PARTNERCOMPUTESERVICE']._serialized_end=2096
+  _globals['_SUBJECTCHUNK']._serialized_end=427
+  _globals['_COMPUTEREQUEST']._serialized_start=429
+  _globals['_COMPUTEREQUEST']._serialized_end=536
+  _globals['_PRESENCE']._serialized_start=538
+  _globals['_PRESENCE']._serialized_end=580
+  _globals['_COMPUTESUMMARY']._serialized_start=583
+  _globals['_COMPUTESUMMARY']._serialized_end=872
+  _globals['_CIPHERTEXTCHUNK']._serialized_start=874
+  _globals['_CIPHERTEXTCHUNK']._serialized_end=926
+  _globals['_COMPUTERESPONSE']._serialized_start=928
+  _globals['_COMPUTERESPONSE']._serialized_end=1038
+  _globals['_ENCRYPTSPEC']._serialized_start=1041
+  _globals['_ENCRYPTSPEC']._serialized_end=1189
+  _globals['_ENCRYPTSTART']._serialized_start=1191
+  _globals['_ENCRYPTSTART']._serialized_end=1277
+  _globals['_ENCRYPTREQUEST']._serialized_start=1279
+  _globals['_ENCRYPTREQUEST']._serialized_end=1384
+  _globals['_ENCRYPTSUMMARY']._serialized_start=1386
+  _globals['_ENCRYPTSUMMARY']._serialized_end=1473
+  _globals['_ENCRYPTRESPONSE']._serialized_start=1475
+  _globals['_ENCRYPTRESPONSE']._serialized_end=1585
+  _globals['_AGGREGATESPEC']._serialized_start=1587
+  _globals['_AGGREGATESPEC']._serialized_end=1701
+  _globals['_AGGREGATEREQUEST']._serialized_start=1703
+  _globals['_AGGREGATEREQUEST']._serialized_end=1793
+  _globals['_AGGREGATERESPONSE']._serialized_start=1795
+  _globals['_AGGREGATERESPONSE']._serialized_end=1869
+  _globals['_COMPUTESERVICE']._serialized_start=1871
+  _globals['_COMPUTESERVICE']._serialized_end=1951
+  _globals['_PARTNERCOMPUTESERVICE']._serialized_start=1954
+  _globals['_PARTNERCOMPUTESERVICE']._serialized_end=2107
 # @@protoc_insertion_point(module_scope)

@@ -43,10 +43,10 @@ class ComputeHeader(_message.Message):
     def __init__(self, purpose: _Optional[str] = ..., linear: _Optional[_Union[LinearOp, _Mapping]] = ..., aggregate: _Optional[_Union[AggregateOp, _Mapping]] = ..., public_context: _Optional[bytes] = ..., subject_count: _Optional[int] = ...) -> None: ...
 
 class SubjectChunk(_message.Message):
-    __slots__ = ("subjects",)
-    SUBJECTS_FIELD_NUMBER: _ClassVar[int]
-    subjects: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, subjects: _Optional[_Iterable[str]] = ...) -> None: ...
+    __slots__ = ("ids",)
+    IDS_FIELD_NUMBER: _ClassVar[int]
+    ids: bytes
+    def __init__(self, ids: _Optional[bytes] = ...) -> None: ...
 
 class ComputeRequest(_message.Message):
     __slots__ = ("header", "subjects")
