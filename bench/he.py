@@ -36,7 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from _common import load_average, widen_limits  # noqa: E402
+from _common import fresh_audit_log, load_average, widen_limits  # noqa: E402
 from _servers import ServerProcess, describe, tree_usage  # noqa: E402
 
 SEED = 20261125
@@ -59,6 +59,7 @@ def prepare(workdir: Path, subjects: int) -> Path:
         init_workdir(workdir, people=people, seed=SEED)
     for path in (workdir / "policies" / "agreements").glob("*.yaml"):
         widen_limits(path, 1 << 21)
+    fresh_audit_log(workdir)
     return config
 
 
@@ -166,7 +167,9 @@ def main() -> int:
         raise SystemExit(f"only {len(subjects)} people in {workdir}; remove it to regenerate")
     model = load_models(cfg.policies)[MODEL]
     weights = [i.weight for i in model.inputs]
+    started = time.perf_counter()
     cols = columns(cfg, subjects)
+    t_read = time.perf_counter() - started
     n = len(subjects)
     print(f"{n:,} subjects x {len(cols)} features, model {model.label}", flush=True)
 
@@ -183,6 +186,8 @@ def main() -> int:
     print(f"pgw (gRPC, 3 connectors + gateway + SDK) {t_pgw:8.2f} s   max |err| {err_pgw:.2e}")
     print(f"bare TenSEAL (one process)              {t_bare:8.2f} s   max |err| {err_bare:.2e}")
     print(f"numpy                                   {t_np:8.4f} s")
+    print(f"(for context: reading the 3 columns from SQLite for the baselines took {t_read:.2f} s "
+          "in this process, untimed; pgw's connectors read them inside the timed call)")
     print(f"pgw / bare TenSEAL                      {t_pgw / t_bare:8.2f} x  (target <= 1.5)")
     print(f"pgw {cpu}; {load} before, {load_after} after (bare: {load_average()} after)")
     print(f"pgw peak RSS: {peaks}")

@@ -87,7 +87,9 @@ class ComputeClient:
         await self._channel.close()
 
     async def _call(self, header: compute_pb2.ComputeHeader, subjects: Sequence[str] = ()
-                    ) -> tuple[compute_pb2.ComputeSummary, list[bytes]]:
+                    ) -> tuple[compute_pb2.ComputeSummary, list[float]]:
+        """The summary and the decrypted values; each ciphertext is decrypted as it arrives,
+        while the next ones are still on the wire."""
         packed = pack_ids(subjects)  # ValueError naming a malformed id's position
         step = SUBJECT_CHUNK * WIDTH
 
@@ -99,17 +101,19 @@ class ComputeClient:
 
         call = self._stub.Compute(requests(), metadata=self._metadata, timeout=self._timeout)
         summary: compute_pb2.ComputeSummary | None = None
-        chunks: list[bytes] = []
+        values: list[float] = []
+        received = 0
         async for message in call:
             if message.HasField("summary"):
                 summary = message.summary
             else:
-                if message.chunk.index != len(chunks):
+                if message.chunk.index != received:
                     raise ValueError("gateway answered ciphertexts out of order")
-                chunks.append(message.chunk.ciphertext)
-        if summary is None or len(chunks) != summary.ciphertexts:
+                values.extend(decrypt_vector(self.keys, [message.chunk.ciphertext]))
+                received += 1
+        if summary is None or received != summary.ciphertexts:
             raise ValueError("gateway answered an incomplete result")
-        return summary, chunks
+        return summary, values
 
     async def score(self, model: str, subjects: Sequence[str], *,
                     purpose: str = "loan-risk-scoring") -> ScoreResult:
@@ -118,11 +122,11 @@ class ComputeClient:
         header = compute_pb2.ComputeHeader(purpose=purpose, public_context=keys.public_material(),
                                            linear=compute_pb2.LinearOp(model=model),
                                            subject_count=len(subjects))
-        summary, chunks = await self._call(header, subjects)
+        summary, values = await self._call(header, subjects)
         n = len(subjects)
-        if summary.count != n:
+        if summary.count != n or len(values) < n:
             raise ValueError(f"gateway answered {summary.count} scores, want {n}")
-        scores = decrypt_vector(keys, chunks, n)
+        scores = values[:n]
         present = {p.partner: unpack_presence(p.found, n) for p in summary.presence}
         return ScoreResult(summary.request_id, summary.model, summary.model_version, scores,
                            present, summary.receipt)
@@ -135,7 +139,9 @@ class ComputeClient:
             purpose=purpose, public_context=keys.public_material(),
             aggregate=compute_pb2.AggregateOp(partner=partner, field=field, op=op,
                                               cohort_attribute=attribute, cohort_value=value))
-        summary, chunks = await self._call(header)
-        (result,) = decrypt_vector(keys, chunks, 1)
+        summary, values = await self._call(header)
+        if not values:
+            raise ValueError("gateway answered no result")
+        result = values[0]
         return AggregateResult(summary.request_id, op, result,
                                summary.cohort_count or None, summary.receipt)

@@ -159,12 +159,16 @@ def masked_total(public_ctx: PublicContext, column: list[bytes],
     return _dump(_slot_total(public_ctx, vectors))
 
 
-def decrypt_vector(keys: HeKeys, ciphertexts: Sequence[bytes], n: int) -> list[float]:
-    """Decrypt CKKS chunks and return the first ``n`` values (requester side)."""
+def decrypt_vector(keys: HeKeys, ciphertexts: Sequence[bytes],
+                   n: int | None = None) -> list[float]:
+    """Decrypt CKKS chunks and return the first ``n`` values (all when ``n`` is None;
+    requester side)."""
     _require_secret(keys, Scheme.CKKS)
     out: list[float] = []
     for data in ciphertexts:
         out.extend(_load(keys, data, Scheme.CKKS).decrypt())
+    if n is None:
+        return out
     if n > len(out):
         raise PrivacyError(f"n: got {n}, want at most {len(out)} (the packed values)")
     return out[:n]
