@@ -31,8 +31,8 @@ from typing import IO, Any, cast
 import structlog
 from structlog.typing import EventDict, FilteringBoundLogger, Processor, WrappedLogger
 
-__all__ = ["ALLOW_KEYS", "DENY_KEYS", "bind_request_id", "configure_logging", "get_logger",
-           "redact"]
+__all__ = ["ALLOW_KEYS", "DENY_KEYS", "bind_request_id", "configure_logging", "default_logging",
+           "get_logger", "redact"]
 
 #: Keys (case-insensitive glob patterns) whose values are always replaced by ``[redacted]``.
 DENY_KEYS: tuple[str, ...] = (
@@ -153,6 +153,25 @@ def configure_logging(level: str = "info", *, stream: IO[str] | None = None,
     if not isinstance(numeric, int) or level.upper() in ("NOTSET", "WARN", "FATAL"):
         raise ValueError(f"log level: got {level!r}, want debug, info, warning, error or critical")
 
+    shared, renderer = _configure_structlog(numeric, stream, service)
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, redact, renderer],
+    )
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(formatter)
+    setattr(handler, _HANDLER_MARK, True)
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if getattr(h, _HANDLER_MARK, False)]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(numeric)
+
+
+def _configure_structlog(numeric: int, stream: IO[str] | None,
+                         service: str) -> tuple[list[Processor], Processor]:
+    """structlog's half of :func:`configure_logging` (``stream`` None: ``sys.stderr`` as it
+    is at each line); returns the shared processors and the renderer for stdlib records."""
     def add_service(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
         event_dict.setdefault("service", service)
         return event_dict
@@ -166,21 +185,11 @@ def configure_logging(level: str = "info", *, stream: IO[str] | None = None,
     structlog.configure(
         processors=[_add_logger_name, *shared, redact, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=lambda *args: _NamedPrintLogger(stream, args[0] if args else None),
+        logger_factory=lambda *args: _NamedPrintLogger(stream or sys.stderr,
+                                                       args[0] if args else None),
         cache_logger_on_first_use=False,
     )
-    formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, redact, renderer],
-    )
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(formatter)
-    setattr(handler, _HANDLER_MARK, True)
-    root = logging.getLogger()
-    for old in [h for h in root.handlers if getattr(h, _HANDLER_MARK, False)]:
-        root.removeHandler(old)
-    root.addHandler(handler)
-    root.setLevel(numeric)
+    return shared, renderer
 
 
 def get_logger(name: str) -> FilteringBoundLogger:
@@ -197,3 +206,15 @@ def bind_request_id(rid: str) -> Mapping[str, Token[Any]]:
     thread-pool servers reuse one context across requests.
     """
     return structlog.contextvars.bind_contextvars(request_id=rid)
+
+
+def default_logging() -> None:
+    """pgw's logging before :func:`configure_logging` runs (pgw embedded as a library, a
+    test): scrubbed JSON lines on ``sys.stderr``, info and above. Unconfigured, structlog
+    would print every level to stdout with nothing scrubbed. Only structlog is set: the
+    application's standard-library logging is left alone."""
+    _configure_structlog(logging.INFO, None, "pgw")
+
+
+if not structlog.is_configured():
+    default_logging()

@@ -6,6 +6,8 @@ import datetime as dt
 import io
 import json
 import logging
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -56,7 +58,7 @@ def captured(level: str = "debug", service: str = "gateway") -> Iterator[io.Stri
         yield out
     finally:
         structlog.contextvars.clear_contextvars()
-        structlog.reset_defaults()
+        logs.default_logging()
         root.handlers[:] = handlers
         root.setLevel(root_level)
 
@@ -256,7 +258,7 @@ def test_redact_processor_alone() -> None:
 def test_public_surface() -> None:
     assert logs.__all__ == sorted(logs.__all__)
     assert set(logs.__all__) == {
-        "ALLOW_KEYS", "DENY_KEYS", "bind_request_id", "configure_logging",
+        "ALLOW_KEYS", "DENY_KEYS", "bind_request_id", "configure_logging", "default_logging",
         "get_logger", "redact",
     }
 
@@ -281,3 +283,17 @@ def test_embedded_ids_never_survive(pid: str, before: str, after: str, lower: bo
     raw = stream.getvalue()
     assert pid not in raw and pid.upper() not in raw
     assert pid[:17] not in raw
+
+
+def test_unconfigured_pgw_logs_scrubbed_json_to_stderr_only() -> None:
+    """A fresh interpreter that never calls configure_logging (a library user)."""
+    code = (f"from gateway.logs import get_logger\n"
+            f"log = get_logger('pgw.x')\n"
+            f"log.debug('noisy', person_id={PID!r})\n"
+            f"log.info('seen', note='for {PID}', count=2)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, check=True)
+    assert done.stdout == ""
+    (line,) = [json.loads(x) for x in done.stderr.splitlines()]
+    assert line["event"] == "seen" and line["level"] == "info" and line["count"] == 2
+    assert PID not in done.stderr and line["note"] == "for [id]"

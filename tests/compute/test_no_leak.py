@@ -11,7 +11,7 @@ import grpc
 import structlog
 from pgw_compute_harness import RawData, Stack, code_of
 
-from gateway.logs import configure_logging
+from gateway.logs import configure_logging, default_logging
 
 
 @contextmanager
@@ -24,7 +24,7 @@ def captured() -> Iterator[io.StringIO]:
         yield out
     finally:
         structlog.contextvars.clear_contextvars()
-        structlog.reset_defaults()
+        default_logging()
         root.handlers[:] = handlers
         root.setLevel(level)
 

@@ -15,7 +15,7 @@ import structlog
 from pgw_it_harness import LOAN_SS, RawData, Stack, code_of
 
 from connectors.sdk._server import ConnectorService
-from gateway.logs import configure_logging
+from gateway.logs import configure_logging, default_logging
 from gateway.pb.pgw.v1 import common_pb2, connector_pb2
 
 
@@ -30,7 +30,7 @@ def captured(level: str = "debug") -> Iterator[io.StringIO]:
         yield out
     finally:
         structlog.contextvars.clear_contextvars()
-        structlog.reset_defaults()
+        default_logging()
         root.handlers[:] = handlers
         root.setLevel(root_level)
 
