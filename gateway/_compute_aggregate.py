@@ -4,6 +4,7 @@ refuses below ``min_k``; re-check ``min_k`` from the returned count; audit; rele
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import grpc
@@ -23,7 +24,7 @@ class AggregateCompute(ComputeDecisions):
 
     async def _aggregate(self, header: compute_pb2.ComputeHeader, audit: dict[str, Any],
                          principal: Principal, remaining: float
-                         ) -> list[compute_pb2.ComputeResponse]:
+                         ) -> Iterator[compute_pb2.ComputeResponse]:
         op = header.aggregate
         name = f"{op.partner}.{op.field}"
         audit["partners"] = [op.partner]

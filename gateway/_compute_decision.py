@@ -9,7 +9,8 @@ Every refusal is raised as :class:`Refused` so that the entry point audits it (a
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+import itertools
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date
 from typing import Any
 
@@ -120,14 +121,21 @@ class ComputeDecisions:
 
     async def _release(self, audit: dict[str, Any], reason: str,
                        summary: compute_pb2.ComputeSummary, result: list[bytes]
-                       ) -> list[compute_pb2.ComputeResponse]:
-        """Audit (durably) first, then hand back the summary and the result ciphertexts."""
+                       ) -> Iterator[compute_pb2.ComputeResponse]:
+        """Audit (durably) first, then hand back the summary and the result ciphertexts.
+
+        The first response is built around the summary before the receipt joins it: the
+        receipt of a bulk compute holds a 70 MB entry, copied once here (a message passed to
+        a constructor is copied whole, 0.13 s at that size). The chunk messages are made as
+        they are written.
+        """
         h = hashlib.sha256(summary.SerializeToString(deterministic=True))
         for data in result:
             h.update(hashlib.sha256(data).digest())
+        first = compute_pb2.ComputeResponse(summary=summary)
         receipt = await self.recorder.record(**audit, decision="allow", reason=reason,
                                              digest=response_digest(h.digest()))
-        summary.receipt.CopyFrom(receipt)
-        return [compute_pb2.ComputeResponse(summary=summary)] + [
+        first.summary.receipt.CopyFrom(receipt)
+        return itertools.chain([first], (
             compute_pb2.ComputeResponse(chunk=compute_pb2.CiphertextChunk(index=i, ciphertext=d))
-            for i, d in enumerate(result)]
+            for i, d in enumerate(result)))

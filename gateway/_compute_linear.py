@@ -5,7 +5,7 @@ per input, evaluate on ciphertexts, audit and release."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from connectors.sdk._compute_he import context_digest
@@ -76,7 +76,8 @@ class LinearCompute(ComputeDecisions):
 
     async def _linear(self, header: compute_pb2.ComputeHeader,
                       stream: AsyncIterator[compute_pb2.ComputeRequest], audit: dict[str, Any],
-                      principal: Principal, remaining: float) -> list[compute_pb2.ComputeResponse]:
+                      principal: Principal, remaining: float
+                      ) -> Iterator[compute_pb2.ComputeResponse]:
         model = self.models.get(header.linear.model)
         if model is None:
             raise Refused(InvalidArgument(FieldViolation(

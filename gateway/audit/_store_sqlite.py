@@ -16,6 +16,11 @@ from pathlib import Path
 
 from gateway.audit._store import check_profile, check_range
 from gateway.errors import AuditUnavailable, FieldViolation, InvalidArgument, NotFound
+from gateway.logs import get_logger
+
+log = get_logger("pgw.audit")
+#: Bytes appended between two WAL checkpoints (SQLite's default: 1000 pages, about 4 MiB).
+WAL_CHECKPOINT_BYTES = 4 << 20
 
 __all__ = ["SqliteAuditStore"]
 
@@ -35,8 +40,10 @@ class SqliteAuditStore:
     """:class:`~gateway.audit._store.AuditStore` over one SQLite file (``path``)."""
 
     def __init__(self, path: str | Path, *, busy_timeout_s: float = 30.0) -> None:
-        self._path = str(path)
+        self._path, self._busy_s = str(path), busy_timeout_s
         self._lock = threading.Lock()
+        self._uncheckpointed = 0
+        self._checkpointer: threading.Thread | None = None
         try:
             self._conn = sqlite3.connect(self._path, timeout=busy_timeout_s,
                                          isolation_level=None, check_same_thread=False)
@@ -47,6 +54,7 @@ class SqliteAuditStore:
             if str(mode).lower() != "wal" and self._path != ":memory:":
                 raise AuditUnavailable(f"SQLite journal_mode: got {mode}, want wal")
             conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA wal_autocheckpoint=0")  # see _after_append
         with self._tx("open") as conn:
             for statement in _SCHEMA:
                 conn.execute(statement)
@@ -96,7 +104,32 @@ class SqliteAuditStore:
                              zip(range(first, first + len(entries)), entries, strict=True))
             conn.execute("UPDATE audit_seq SET next_idx = ? WHERE id = 1",
                          (first + len(entries),))
-            return first
+        self._after_append(sum(map(len, entries)))
+        return first
+
+    def _after_append(self, appended: int) -> None:
+        """Copy the WAL into the database once it holds about WAL_CHECKPOINT_BYTES more, in a
+        thread with its own connection. SQLite's own autocheckpoint would do it inside the
+        committing append, adding the copy and a database fsync to that batch's latency (0.1-
+        0.3 s after one 70 MB bulk-compute entry). PASSIVE: writers are never blocked."""
+        self._uncheckpointed += appended
+        if (self._path == ":memory:" or self._uncheckpointed < WAL_CHECKPOINT_BYTES
+                or (self._checkpointer is not None and self._checkpointer.is_alive())):
+            return
+        self._uncheckpointed = 0
+        self._checkpointer = threading.Thread(target=self._checkpoint, daemon=True,
+                                              name="pgw-audit-wal-checkpoint")
+        self._checkpointer.start()
+
+    def _checkpoint(self) -> None:
+        try:
+            conn = sqlite3.connect(self._path, timeout=self._busy_s, isolation_level=None)
+            try:
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            finally:
+                conn.close()
+        except sqlite3.Error as exc:  # retried after the next WAL_CHECKPOINT_BYTES
+            log.warning("audit_wal_checkpoint_failed", error=type(exc).__name__)
 
     def size(self) -> int:
         with self._tx("size", immediate=False) as conn:
@@ -164,5 +197,7 @@ class SqliteAuditStore:
         return [(str(w), str(line)) for w, line in rows]
 
     def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.join()
         with self._lock:
             self._conn.close()

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from gateway.audit._store import AuditStore, iter_entries, open_store
-from gateway.audit._store_sqlite import SqliteAuditStore
+from gateway.audit._store_sqlite import WAL_CHECKPOINT_BYTES, SqliteAuditStore
 from gateway.errors import AuditUnavailable, ConfigError, InvalidArgument, NotFound
 
 ORIGIN = "pgw.test/audit"
@@ -135,6 +135,26 @@ def test_sqlite_is_wal_with_full_sync(tmp_path: Path) -> None:
         assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
     finally:
         store.close()
+
+
+def test_wal_is_checkpointed_off_the_append(tmp_path: Path) -> None:
+    """Autocheckpoint is off; after WAL_CHECKPOINT_BYTES a background thread copies the WAL
+    into the database file (which stays at its first pages until then)."""
+    path = tmp_path / "a.db"
+    s = SqliteAuditStore(path)
+    try:
+        s.create("sha256", "o")
+        assert s._conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+        s.append_batch([b"x" * 1024] * 16)
+        small = path.stat().st_size
+        assert small < 1 << 20 and s._checkpointer is None
+        s.append_batch([bytes(1 << 20)] * (WAL_CHECKPOINT_BYTES // (1 << 20) + 1))
+        assert s._checkpointer is not None
+        s._checkpointer.join(30)
+        assert path.stat().st_size > WAL_CHECKPOINT_BYTES
+        assert len(s.read(0, 16)) == 16
+    finally:
+        s.close()
 
 
 def test_dsn_forms(tmp_path: Path) -> None:
