@@ -11,10 +11,10 @@ import grpc
 
 from connectors.sdk._compute_he import context_digest
 from gateway._compute_decision import ComputeDecisions, Refused, agreement_ref
-from gateway._compute_partners import convert
 from gateway.auth import Principal
 from gateway.errors import FailedPrecondition, FieldViolation, InvalidArgument, PermissionDenied
 from gateway.pb.pgw.v1 import compute_pb2
+from gateway.upstream import partner_failure
 
 AGGREGATE_OPS = ("sum", "mean", "count")
 
@@ -70,7 +70,7 @@ class AggregateCompute(ComputeDecisions):
                 compute_pb2.AggregateRequest(signed_spec=signed, public_context=ctx.material),
                 timeout=remaining)
         except grpc.aio.AioRpcError as err:
-            error = convert(op.partner, err)
+            error = partner_failure(op.partner, err, operation="compute")
             below = err.code() == grpc.StatusCode.FAILED_PRECONDITION
             await self.recorder.record(**{**audit, "released": []},
                                        decision="deny" if below else "error",

@@ -13,12 +13,13 @@ import math
 import grpc
 
 from connectors.sdk._compute_he import shared_pool
-from gateway._compute_partners import PartnerCompute, convert, encrypt_requests
+from gateway._compute_partners import PartnerCompute, encrypt_requests
 from gateway.errors import UpstreamViolation
 from gateway.packed_ids import PackedIds
 from gateway.pb.pgw.v1 import connector_pb2
 from gateway.policy import ApprovedModel
 from gateway.privacy import SLOTS, HePool, PrivacyError, PublicContext, weighted_sum
+from gateway.upstream import partner_failure
 
 #: Ciphertexts per weighted-sum task in the pool; smaller jobs run in one thread.
 BATCH = 4
@@ -63,7 +64,7 @@ async def evaluate_linear(partners: PartnerCompute, own_pool: HePool | None,
                     async with ready:
                         ready.notify_all()
         except grpc.aio.AioRpcError as err:
-            raise convert(partner, err) from None
+            raise partner_failure(partner, err, operation="compute") from None
         if len(columns[i]) != chunks:
             raise UpstreamViolation(f"{partner} answered too few ciphertexts",
                                     reason=f"{partner} encrypt chunk count")

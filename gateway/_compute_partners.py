@@ -1,6 +1,6 @@
 """Dispatch to partners for encrypted compute: channels to each connector's
-PartnerComputeService, the Encrypt request stream, and a connector's failure mapped into the
-pgw error tree."""
+PartnerComputeService and the Encrypt request stream (a connector's failure is mapped into the
+pgw error tree by ``gateway.upstream``)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,9 @@ from collections.abc import AsyncIterator
 
 import grpc
 
-from gateway.errors import DeadlineExceeded, FailedPrecondition, GatewayError, Unavailable
-from gateway.logs import get_logger
 from gateway.packed_ids import WIDTH, PackedIds
 from gateway.pb.pgw.v1 import compute_pb2, compute_pb2_grpc, connector_pb2
 
-log = get_logger("pgw.compute")
 MAX_MESSAGE = 16 * 1024 * 1024
 
 
@@ -47,23 +44,6 @@ class PartnerCompute:
             await channel.close()
         self._channels.clear()
         self._stubs.clear()
-
-
-def convert(partner: str, err: grpc.aio.AioRpcError) -> GatewayError:
-    """A connector's failure, in the pgw error tree (never the connector's text for refusals)."""
-    code = err.code()
-    log.warning("connector_compute_failed", partner=partner, code=code.name)
-    if code == grpc.StatusCode.FAILED_PRECONDITION:
-        return FailedPrecondition(f"partner {partner} refused: {err.details()}",
-                                  reason=f"{partner}: {err.details()}")
-    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
-        return DeadlineExceeded(f"partner {partner} did not answer before the deadline")
-    if code in (grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.UNAUTHENTICATED,
-                grpc.StatusCode.INVALID_ARGUMENT):
-        return FailedPrecondition(f"partner {partner} refused the release spec",
-                                  reason=f"connector answered {code.name}")
-    return Unavailable(f"partner {partner} is unavailable; retry later",
-                       reason=f"connector answered {code.name}")
 
 
 async def encrypt_requests(signed: connector_pb2.SignedReleaseSpec, material: bytes,

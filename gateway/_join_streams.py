@@ -1,8 +1,8 @@
-"""Stream-level helpers for the hub's join relay: checks, the two-pump runner, HE, errors.
+"""Stream-level helpers for the hub's join relay: checks, the two-pump runner, HE.
 
 Every chunk is checked (contiguous, bounded, whole points) and every stream counted to the
-size announced; the requester's HE sum material is bounded; the partner's gRPC failures are
-mapped to :class:`GatewayError` subclasses where they enter.
+size announced; the requester's HE sum material is bounded. The partner's gRPC failures are
+mapped into the pgw error tree by ``gateway.upstream``.
 """
 
 from __future__ import annotations
@@ -11,19 +11,10 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-import grpc
 import numpy as np
 
 from connectors.sdk._join_wire import MAX_CHUNK_ITEMS, POINT
-from gateway.errors import (
-    DeadlineExceeded,
-    FailedPrecondition,
-    FieldViolation,
-    GatewayError,
-    InvalidArgument,
-    Unavailable,
-)
-from gateway.logs import get_logger
+from gateway.errors import FieldViolation, InvalidArgument, Unavailable
 from gateway.pb.pgw.v1 import join_pb2
 from gateway.privacy import (
     PjcReply,
@@ -35,7 +26,6 @@ from gateway.privacy import (
     pjc_total,
 )
 
-log = get_logger("pgw.join")
 #: Most bytes of HE sum material a requester may stream (it is about 16 MiB).
 MAX_HE_MATERIAL = 32 * 1024 * 1024
 #: Membership flags (one byte per requester item) per message back to the requester.
@@ -117,18 +107,3 @@ def hub_total(sum_material: bytes, reply: PjcReply, reblinded: list[bytes],
     """In one worker thread: load the sum context and add the matching slots."""
     return pjc_total(PublicContext.load(sum_material), reply, reblinded, min_count=min_k)
 
-
-def partner_error(partner: str, err: grpc.aio.AioRpcError) -> GatewayError:
-    code = err.code()
-    log.warning("partner_join_failed", partner=partner, code=code.name)
-    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
-        return DeadlineExceeded(f"partner {partner} did not finish the join before the deadline")
-    if code == grpc.StatusCode.INVALID_ARGUMENT:
-        return PrivacyError(f"partner {partner} rejected the join data: {err.details()}")
-    if code in (grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.UNAUTHENTICATED):
-        return FailedPrecondition(f"partner {partner} refused the join spec",
-                                  reason=f"connector answered {code.name}: {err.details()}")
-    if code == grpc.StatusCode.FAILED_PRECONDITION:
-        return FailedPrecondition(f"partner {partner}: {err.details()}")
-    return Unavailable(f"partner {partner} is unavailable; retry later",
-                       reason=f"connector answered {code.name}")

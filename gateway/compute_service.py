@@ -37,7 +37,7 @@ from gateway._compute_aggregate import AGGREGATE_OPS, AggregateCompute
 from gateway._compute_decision import Refused
 from gateway._compute_he import BATCH, INLINE_CHUNKS
 from gateway._compute_linear import MAX_SUBJECTS, LinearCompute
-from gateway._compute_partners import MAX_MESSAGE, PartnerCompute, convert
+from gateway._compute_partners import MAX_MESSAGE, PartnerCompute
 from gateway.auth import TokenVerifier, bearer_from_metadata
 from gateway.budgets import Budgets
 from gateway.errors import FieldViolation, InvalidArgument
@@ -56,7 +56,6 @@ __all__ = [
     "MAX_SUBJECTS",
     "ComputeService",
     "PartnerCompute",
-    "convert",
 ]
 
 #: Compute can take minutes at 2^20 subjects: the per-call cap when the requester sets none.

@@ -1,6 +1,7 @@
 """Dialling connectors: catalogues by ``Describe``, releases by signed ``Fetch``.
 
-Third-party (grpc) errors are converted here, where they enter, into the pgw error tree.
+Third-party (grpc) errors are converted where they enter, by ``gateway.upstream``, into the pgw
+error tree.
 Deadlines propagate: each call gets the requester's remaining time, capped by the configured
 per-request timeout.
 """
@@ -10,19 +11,11 @@ from __future__ import annotations
 import grpc
 
 from connectors.sdk._schema import FieldType
-from gateway.errors import (
-    DeadlineExceeded,
-    FailedPrecondition,
-    GatewayError,
-    ResourceExhausted,
-    Unavailable,
-    UpstreamViolation,
-)
-from gateway.logs import get_logger
+from gateway.errors import Unavailable, UpstreamViolation
 from gateway.metrics import CONNECTOR_CALL_SECONDS
 from gateway.pb.pgw.v1 import connector_pb2, connector_pb2_grpc
+from gateway.upstream import partner_failure
 
-log = get_logger("pgw.dispatch")
 MAX_MESSAGE = 16 * 1024 * 1024
 KIND_TO_TYPE = {connector_pb2.FieldKind.Value(f"FIELD_KIND_{t.name}"): t for t in FieldType}
 
@@ -74,7 +67,7 @@ class ConnectorClients:
                     response = await self._stub(partner).Describe(
                         connector_pb2.DescribeRequest(), timeout=self._timeout)
             except grpc.aio.AioRpcError as err:
-                raise _convert(partner, err) from None
+                raise partner_failure(partner, err, operation="query") from None
             if response is None:  # grpc.aio answers None for bytes it cannot decode
                 raise Unavailable(f"connector for {partner} answered an undecodable catalogue",
                                   reason="undecodable Describe answer")
@@ -92,7 +85,7 @@ class ConnectorClients:
                     connector_pb2.FetchRequest(signed_spec=signed),
                     timeout=self._timeout_for(remaining))
         except grpc.aio.AioRpcError as err:
-            raise _convert(partner, err) from None
+            raise partner_failure(partner, err, operation="query") from None
         if answer is None:  # grpc.aio answers None (and logs) for bytes it cannot decode
             raise UpstreamViolation(f"partner {partner} answered bytes that are not a "
                                     "FetchResponse", reason=f"undecodable answer from {partner}")
@@ -110,19 +103,3 @@ class ConnectorClients:
         self._channels.clear()
         self._stubs.clear()
 
-
-def _convert(partner: str, err: grpc.aio.AioRpcError) -> GatewayError:
-    code = err.code()
-    log.warning("connector_call_failed", partner=partner, code=code.name)
-    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
-        return DeadlineExceeded(f"partner {partner} did not answer before the deadline")
-    if code == grpc.StatusCode.RESOURCE_EXHAUSTED:  # e.g. an answer over MAX_MESSAGE
-        return ResourceExhausted(f"partner {partner} answered more than the gateway accepts; "
-                                 "ask for fewer subjects or fields",
-                                 reason=f"connector answered RESOURCE_EXHAUSTED: {err.details()}")
-    if code in (grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.UNAUTHENTICATED,
-                grpc.StatusCode.INVALID_ARGUMENT):
-        return FailedPrecondition(f"partner {partner} refused the release spec",
-                                  reason=f"connector answered {code.name}")
-    return Unavailable(f"partner {partner} is unavailable; retry later",
-                       reason=f"connector answered {code.name}")

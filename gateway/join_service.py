@@ -36,7 +36,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from connectors.sdk._join_wire import CHANNEL_OPTIONS, CHUNK_ITEMS, MAX_JOIN_ITEMS, stream_rpc
 from gateway._join_decision import Job, decide, partner_spec, sizes
 from gateway._join_relay import JobRelay
-from gateway._join_streams import MAX_HE_MATERIAL, check_he, partner_error, read_he_material
+from gateway._join_streams import MAX_HE_MATERIAL, check_he, read_he_material
 from gateway.auth import Principal, TokenVerifier, bearer_from_metadata
 from gateway.budgets import Budgets, audit_decision
 from gateway.errors import (
@@ -51,6 +51,7 @@ from gateway.logs import get_logger
 from gateway.pb.pgw.v1 import join_pb2, join_pb2_grpc
 from gateway.policy import PolicySet
 from gateway.recorder import AuditRecorder
+from gateway.upstream import partner_failure
 
 __all__ = ["Job", "JoinService", "MAX_HE_MATERIAL"]
 
@@ -165,7 +166,7 @@ class JoinService(join_pb2_grpc.JoinServiceServicer):
             else:
                 await relay.matched(reply, sum_material)
         except grpc.aio.AioRpcError as err:
-            raise partner_error(start.partner, err) from None
+            raise partner_failure(start.partner, err, operation="join") from None
         finally:
             call.cancel()
 
