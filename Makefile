@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test proto check-proto lint-policies bench clean
+.PHONY: install demo test proto check-proto lint lint-policies bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,9 @@ proto: $(STAMP)
 
 check-proto: $(STAMP)
 	$(BIN)/python scripts/gen_proto.py --check
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
 
 lint-policies: $(STAMP)
 	$(BIN)/pgw policy lint policies

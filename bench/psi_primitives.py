@@ -56,7 +56,8 @@ def bench_blinding(n: int, workers: int) -> list[list[object]]:
     points = [hash_to_point(b"%d" % i) for i in range(n)]
     key = PsiKey.generate()
     single, _ = timed(lambda: key.blind(points))
-    rows: list[list[object]] = [["X25519 blind, 1 process", n, f"{single:.2f}", f"{n / single:,.0f}",
+    rows: list[list[object]] = [["X25519 blind, 1 process", n, f"{single:.2f}",
+                                 f"{n / single:,.0f}",
                                  "1.00"]]
     with PsiPool(workers) as pool:
         pool.warm_up()

@@ -3,8 +3,8 @@
 
     python bench/query_path.py                                 # 10 s per phase, 32 in flight
     python bench/query_path.py --concurrency 8,32,64           # one row pair per level
-    python bench/query_path.py --seconds 5 --profile           # plus a cProfile of the server process
-    python bench/query_path.py --layout split                  # connectors (backs) in a process of their own
+    python bench/query_path.py --seconds 5 --profile    # plus a cProfile of the server process
+    python bench/query_path.py --layout split           # connectors (backs) in their own process
 
 For every concurrency level, in one run:
 
@@ -43,7 +43,6 @@ pgw p99 <= 3x its p50. The script prints PASS/MISS per target and always exits 0
 from __future__ import annotations
 
 import argparse
-import re
 import asyncio
 import cProfile
 import dataclasses
@@ -54,6 +53,7 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import pstats
+import re
 import resource
 import sys
 import tempfile
@@ -65,7 +65,6 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-
 from _common import LatencySummary, format_table, machine_description
 
 ORG = "hpf-changzhou"
@@ -260,7 +259,8 @@ async def _start_connectors(opts: ServerOptions) -> tuple[Any, dict[str, Any]]:
 async def _pgw_partners(conn: multiprocessing.connection.Connection, opts: ServerOptions) -> None:
     from gateway.logs import configure_logging
 
-    with open(opts.log_file, "a", encoding="utf-8") as log_stream:
+    # noqa below: the server process opens its log once, before its loop serves anything
+    with open(opts.log_file, "a", encoding="utf-8") as log_stream:  # noqa: ASYNC230
         configure_logging(opts.log_level, stream=log_stream)
         _cfg, partners = await _start_connectors(opts)
         try:
@@ -277,7 +277,7 @@ async def _pgw_server(conn: multiprocessing.connection.Connection, opts: ServerO
     from gateway.logs import configure_logging
     from gateway.server import start_gateway
 
-    log_stream = open(opts.log_file, "a", encoding="utf-8")  # noqa: SIM115 - closed below
+    log_stream = open(opts.log_file, "a", encoding="utf-8")  # noqa: SIM115, ASYNC230 (as above)
     configure_logging(opts.log_level, stream=log_stream)
     partners: dict[str, Any] = {}
     if partner_ports is None:
@@ -626,7 +626,7 @@ def profile_report(path: Path, top: int) -> str:
     out = io.StringIO()
     stats.stream = out  # type: ignore[attr-defined]
     stats.sort_stats("cumulative").print_stats(r"(gateway|connectors)/", top)
-    lines += ["", f"pgw functions by cumulative time (per resumption for coroutines):",
+    lines += ["", "pgw functions by cumulative time (per resumption for coroutines):",
               *(ln for ln in out.getvalue().splitlines()
                 if ln.strip() and not ln.lstrip().startswith(("Ordered by", "List reduced")))]
     return "\n".join(lines)

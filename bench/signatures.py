@@ -17,9 +17,9 @@ import sys
 import time
 from collections.abc import Callable
 
+from _common import format_table, machine_description
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from _common import format_table, machine_description
 from gateway.ed25519 import Signer, Verifier
 
 

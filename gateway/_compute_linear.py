@@ -13,9 +13,6 @@ from gateway._compute_decision import ComputeDecisions, Refused, agreement_ref
 from gateway._compute_he import evaluate_linear
 from gateway.auth import Principal
 from gateway.errors import FieldViolation, GatewayError, InvalidArgument, PermissionDenied
-from gateway.pb.pgw.v1 import compute_pb2, connector_pb2
-from gateway.policy import Agreement, ApprovedModel, FieldGrant
-from gateway.privacy import SLOTS, PublicContext
 from gateway.packed_ids import (
     WIDTH,
     PackedIds,
@@ -23,6 +20,9 @@ from gateway.packed_ids import (
     ids_digest,
     validate_packed_ids,
 )
+from gateway.pb.pgw.v1 import compute_pb2, connector_pb2
+from gateway.policy import Agreement, ApprovedModel, FieldGrant
+from gateway.privacy import SLOTS, PublicContext
 
 #: Hard ceiling on subjects per call, whatever an agreement allows.
 MAX_SUBJECTS = 1 << 21

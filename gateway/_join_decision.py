@@ -22,8 +22,11 @@ from connectors.sdk._spec import sign_spec
 from gateway.auth import Principal
 from gateway.errors import FieldViolation
 from gateway.pb.pgw.v1 import common_pb2, connector_pb2, join_pb2
-from gateway.policy import Agreement, PolicySet
-from gateway.policy import choose_agreement  # the one agreement in force (shared with Query)
+from gateway.policy import (
+    Agreement,
+    PolicySet,
+    choose_agreement,  # the one agreement in force (shared with Query)
+)
 from gateway.recorder import AuditRecorder
 from gateway.requests import check_purpose, raise_if
 

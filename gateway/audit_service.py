@@ -55,7 +55,8 @@ class AuditService(audit_pb2_grpc.AuditServiceServicer):
 
     @rpc
     async def GetEntries(self, request: audit_pb2.GetEntriesRequest,
-                         context: grpc.aio.ServicerContext, rid: str) -> audit_pb2.GetEntriesResponse:
+                         context: grpc.aio.ServicerContext,
+                         rid: str) -> audit_pb2.GetEntriesResponse:
         self._auditor(context)
         end = min(request.end, request.start + MAX_PAGE)
         check_range(request.start, end, self.log.size)

@@ -134,7 +134,7 @@ def _exception_fields(_logger: WrappedLogger, _method: str, event_dict: EventDic
     event_dict["exc_type"] = kind if module == "builtins" else f"{module}.{kind}"
     try:
         event_dict["exc_msg"] = str(info)[:500]
-    except Exception:  # a broken __str__ must not break logging
+    except Exception:  # noqa: BLE001 - a broken __str__ must not break logging
         event_dict["exc_msg"] = "[unprintable]"
     if os.environ.get("PGW_LOG_TRACEBACKS") == "1":
         event_dict["exception"] = "".join(traceback.format_exception(info))

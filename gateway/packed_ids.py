@@ -23,8 +23,8 @@ import numpy as np
 from gateway.errors import FieldViolation, InvalidArgument
 from gateway.validate import normalize_person_id, screen_rows
 
-__all__ = ["WIDTH", "PackedIds", "has_duplicates", "id_keys", "ids_digest", "pack_ids", "unpack_ids",
-           "validate_packed_ids"]
+__all__ = ["WIDTH", "PackedIds", "has_duplicates", "id_keys", "ids_digest", "pack_ids",
+           "unpack_ids", "validate_packed_ids"]
 
 #: Bytes per id: GB 11643-1999 resident ids are 18 ASCII characters.
 WIDTH = 18

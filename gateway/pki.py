@@ -41,7 +41,7 @@ Clock = Callable[[], datetime.datetime]
 
 
 def _now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.timezone.utc)
+    return datetime.datetime.now(datetime.UTC)
 
 
 @dataclass(frozen=True)
@@ -181,7 +181,9 @@ class GatewayOnly(grpc.aio.ServerInterceptor):
         if not certs:
             return "no client certificate"
         got = fingerprint(certs[0])
-        return None if got in self._allowed else f"client certificate {got[:16]} is not the gateway's"
+        if got in self._allowed:
+            return None
+        return f"client certificate {got[:16]} is not the gateway's"
 
     async def _refuse(self, context: Any, reason: str) -> None:
         log.warning("connector_peer_refused", reason=reason, peer=context.peer())
@@ -243,7 +245,8 @@ def requester_server_credentials(tls: TlsConfig) -> grpc.ServerCredentials:
                               _read(tls.gateway_key, "gateway_key"), require_client_auth=False)
 
 
-def connector_tls(tls: TlsConfig, connector: ConnectorConfig) -> tuple[grpc.ServerCredentials, GatewayOnly]:
+def connector_tls(tls: TlsConfig,
+                  connector: ConnectorConfig) -> tuple[grpc.ServerCredentials, GatewayOnly]:
     """A connector's mutual-TLS port credentials and the interceptor admitting the gateway only."""
     ca = _read(tls.ca, "ca")
     creds = server_credentials(_read(connector.tls_cert, f"{connector.partner} tls_cert"),

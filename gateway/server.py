@@ -14,12 +14,14 @@ from connectors.sdk._join import PartnerJoinService, open_join_set
 from connectors.sdk._server import ConnectorService, start_connector
 from connectors.sdk._spec import SpecVerifier
 from connectors.sdk._witness import Witness
+from gateway import pki
 from gateway.admin_service import AdminService, admin_audit
 from gateway.audit import SIG_TYPE_COSIGNATURE_V1, NoteSigner, NoteVerifier
 from gateway.audit._log import AuditLog
+from gateway.audit_service import AuditService
 from gateway.auth import JwksKeySet, TokenVerifier
 from gateway.budgets import Budgets, budget_secret, default_budget_dsn, open_budget_store
-from gateway import pki
+from gateway.compute_service import ComputeService, PartnerCompute
 from gateway.config import Config
 from gateway.dispatch import ConnectorClients
 from gateway.join_service import JoinService
@@ -27,8 +29,6 @@ from gateway.keys import load_private_key, load_public_key, load_secret
 from gateway.logs import get_logger
 from gateway.metrics import GaugeFunc
 from gateway.ops import AdminEndpoint
-from gateway.audit_service import AuditService
-from gateway.compute_service import ComputeService, PartnerCompute
 from gateway.pb.pgw.v1 import (
     admin_pb2_grpc,
     audit_pb2_grpc,

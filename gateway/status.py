@@ -10,8 +10,8 @@ is logged (redacted) for the operators.
 from __future__ import annotations
 
 import functools
-import time
 import os
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 

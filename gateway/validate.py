@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
-from operator import mul
 from collections.abc import Callable, Iterable
+from operator import mul
 
 import numpy as np
 

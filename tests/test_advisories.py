@@ -49,8 +49,8 @@ from pgw_it_harness import (  # noqa: E402 - registered just above
 )
 
 from connectors.sdk._spec import sign_spec  # noqa: E402
-from gateway.budgets import quota_violations  # noqa: E402
 from gateway.auth._jwks import b64url_encode  # noqa: E402
+from gateway.budgets import quota_violations  # noqa: E402
 from gateway.config import load_config  # noqa: E402
 from gateway.keys import load_private_key  # noqa: E402
 from gateway.pb.pgw.v1 import (  # noqa: E402

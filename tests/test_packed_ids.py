@@ -26,7 +26,8 @@ WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 
 
 def with_check(first17: str) -> str:
-    return first17 + "10X98765432"[sum(int(c) * w for c, w in zip(first17, WEIGHTS)) % 11]
+    total = sum(int(c) * w for c, w in zip(first17, WEIGHTS, strict=True))
+    return first17 + "10X98765432"[total % 11]
 
 
 _valid = st.builds(

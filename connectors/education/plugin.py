@@ -1,4 +1,5 @@
-"""Education bureau (degree records): the connector plug-in (entry point ``pgw.connectors`` education)."""
+"""Education bureau (degree records): the connector plug-in (entry point ``pgw.connectors``
+education)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,8 @@
 """Education bureau (教育局 / degree records) field catalogue."""
 
-from connectors.sdk._schema import FieldSpec, FieldType as T, Schema, Sensitivity as S
+from connectors.sdk._schema import FieldSpec, Schema
+from connectors.sdk._schema import FieldType as T
+from connectors.sdk._schema import Sensitivity as S
 
 SCHEMA = Schema(
     partner="education",

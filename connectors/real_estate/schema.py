@@ -1,6 +1,8 @@
 """Real-estate registry (不动产登记中心) field catalogue."""
 
-from connectors.sdk import FieldSpec, FieldType as T, Schema, Sensitivity as S
+from connectors.sdk import FieldSpec, Schema
+from connectors.sdk import FieldType as T
+from connectors.sdk import Sensitivity as S
 
 SCHEMA = Schema(
     partner="real-estate",

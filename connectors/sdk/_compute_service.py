@@ -25,12 +25,18 @@ from connectors.sdk._compute_he import (
     pack_presence,
 )
 from connectors.sdk._server import ConnectorService
-from gateway.errors import FailedPrecondition, FieldViolation, InvalidArgument, PermissionDenied
+from gateway.errors import (
+    FailedPrecondition,
+    FieldViolation,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+)
+from gateway.packed_ids import WIDTH, ids_digest, validate_packed_ids
 from gateway.pb.pgw.v1 import compute_pb2, compute_pb2_grpc, connector_pb2
 from gateway.policy import Agreement, FieldGrant, check_spec_against
 from gateway.privacy import SLOTS, HePool, PublicContext, Scheme
 from gateway.status import rpc
-from gateway.packed_ids import WIDTH, ids_digest, validate_packed_ids
 
 #: Hard ceiling on subjects per Encrypt, whatever an agreement allows (memory bound).
 MAX_SUBJECTS = 1 << 21
@@ -67,7 +73,7 @@ class PartnerComputeService(compute_pb2_grpc.PartnerComputeServiceServicer):
                                    reason="spec subjects not empty")
         try:
             agreement = self.connector.policies.agreement(spec.agreement.id)
-        except Exception:  # NotFound
+        except NotFound:
             raise PermissionDenied("no such agreement at this partner",
                                    reason="spec names an agreement unknown here") from None
         if (agreement.partner != self.partner or agreement.version != spec.agreement.version

@@ -8,8 +8,8 @@ the first edge and ``">=en"`` from the last. Integral bounds print without a dec
 from __future__ import annotations
 
 import math
-import re
 import operator
+import re
 from collections.abc import Callable, Sequence
 from datetime import date
 from itertools import pairwise

@@ -51,7 +51,8 @@ class ConnectorService(connector_pb2_grpc.ConnectorServiceServicer):
 
     @rpc
     async def Describe(self, request: connector_pb2.DescribeRequest,
-                       context: grpc.aio.ServicerContext, rid: str) -> connector_pb2.DescribeResponse:
+                       context: grpc.aio.ServicerContext,
+                       rid: str) -> connector_pb2.DescribeResponse:
         return connector_pb2.DescribeResponse(
             partner=self.partner,
             fields=[connector_pb2.FieldInfo(name=f.name, kind=KIND[f.type],

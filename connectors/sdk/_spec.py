@@ -26,7 +26,8 @@ SKEW_MS = 5_000
 MAX_TTL_MS = 300_000
 
 
-def sign_spec(spec: connector_pb2.ReleaseSpec, key: Ed25519PrivateKey) -> connector_pb2.SignedReleaseSpec:
+def sign_spec(spec: connector_pb2.ReleaseSpec,
+              key: Ed25519PrivateKey) -> connector_pb2.SignedReleaseSpec:
     data = spec.SerializeToString(deterministic=True)
     signer = signer_for(key)
     return connector_pb2.SignedReleaseSpec(spec=data, signature=signer.sign(data),

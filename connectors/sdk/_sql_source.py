@@ -9,7 +9,10 @@ query declared in configuration that returns ``(subject, value)`` rows::
     table = "real_estate"                  # one row per subject the partner holds
     key_column = "person_id"
     columns = { mortgage_flag = "has_mortgage" }   # default: the field's own name
-    queries = { properties_owned = "SELECT owner_id, COUNT(*) FROM titles WHERE owner_id IN (:subjects) GROUP BY owner_id" }
+
+    [connectors.real-estate.sql.queries]
+    properties_owned = '''SELECT owner_id, COUNT(*) FROM titles
+                          WHERE owner_id IN (:subjects) GROUP BY owner_id'''
 
 Only parameterised queries run: subjects always travel as bound parameters (the ``:subjects``
 marker is replaced by one placeholder per subject), and table and column names must be plain
@@ -155,7 +158,7 @@ class SqlSource(DataSource):
                                  - have)
                 if missing:
                     raise LookupError(f"no column(s) {', '.join(missing)}")
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any driver error at start-up: a config error
             self._pool.close()
             raise ConfigError(f"{where}: cannot read {table}: {exc}") from None
 

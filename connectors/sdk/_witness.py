@@ -17,6 +17,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from google.protobuf.message import Message
+
 from gateway.audit import (
     Checkpoint,
     NoteError,
@@ -28,8 +30,6 @@ from gateway.audit import (
     open_note,
     verify_consistency,
 )
-from google.protobuf.message import Message
-
 from gateway.errors import FailedPrecondition, FieldViolation, InvalidArgument, error_info
 
 

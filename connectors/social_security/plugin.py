@@ -1,9 +1,10 @@
-"""Social security bureau (人社): the connector plug-in (entry point ``pgw.connectors`` social-security)."""
+"""Social security bureau (人社): the connector plug-in (entry point ``pgw.connectors``
+social-security)."""
 
 from __future__ import annotations
 
-from connectors.social_security import source
 from connectors.sdk import ConnectorPlugin, DataSource, SourceConfig
+from connectors.social_security import source
 
 
 def _open(config: SourceConfig) -> DataSource:

@@ -1,6 +1,8 @@
 """Social security bureau (人社) field catalogue."""
 
-from connectors.sdk._schema import FieldSpec, FieldType as T, Schema, Sensitivity as S
+from connectors.sdk._schema import FieldSpec, Schema
+from connectors.sdk._schema import FieldType as T
+from connectors.sdk._schema import Sensitivity as S
 
 SCHEMA = Schema(
     partner="social-security",

@@ -2,8 +2,8 @@
 
 A :class:`Charge` asks for ``cost`` more uses of the counter ``key`` in the current *fixed*
 window of ``window_s`` seconds, at most a day (``MINUTE`` for rates, ``DAY`` for volumes: a
-window starts at a multiple of its length since the Unix epoch, so a day window is a UTC day). The charge is
-allowed only while the window's total stays at or below ``limit``.
+window starts at a multiple of its length since the Unix epoch, so a day window is a UTC
+day). The charge is allowed only while the window's total stays at or below ``limit``.
 
 :meth:`BudgetStore.spend` charges every counter or none: if any charge would go over its limit,
 nothing is charged and the first violated charge (in the caller's order) is returned. Charges

@@ -23,8 +23,8 @@ from gateway.cli._common import (
     table,
     token_for,
 )
-from gateway.config import Config
 from gateway.client._channel import open_channel
+from gateway.config import Config
 from gateway.pb.pgw.v1 import audit_pb2, audit_pb2_grpc
 
 
@@ -35,7 +35,8 @@ def register(sub: Any) -> None:
                            description="Recompute the Merkle tree from the audit store, check "
                            "every stored checkpoint's signature and root, the latest one's witness "
                            "cosignatures, and with --since that the log still extends a checkpoint "
-                           "you saved. Exit 0 only if all hold; otherwise name the first bad index.")
+                           "you saved. Exit 0 only if all hold; otherwise name the first bad "
+                           "index.")
     add_config(v)
     v.add_argument("--since", type=Path, metavar="FILE",
                    help="an earlier checkpoint saved with `pgw audit checkpoint --save` (checks "

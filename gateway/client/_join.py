@@ -17,9 +17,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from connectors.sdk._join_wire import CHANNEL_OPTIONS, MODE_OF, OUTPUT_OF
+from gateway.client._channel import open_channel
 from gateway.client._join_items import check_items
 from gateway.client._join_run import JoinResult, Progress, _Run
-from gateway.client._channel import open_channel
 from gateway.pb.pgw.v1 import join_pb2_grpc
 from gateway.privacy import PsiPool
 

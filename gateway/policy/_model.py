@@ -12,8 +12,8 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import cached_property
 from datetime import date
+from functools import cached_property
 from typing import Any
 
 #: The roles a principal may hold (``gateway.auth``); an agreement grants a subset.

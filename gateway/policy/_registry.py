@@ -82,8 +82,9 @@ class AgreementRegistry:
                    refresh_interval_s: float = 0.0) -> AgreementRegistry:
         """Load the policy directory as the baseline and the stored states over it."""
         baseline = load_policies(policies, catalogues)
-        documents = {a.content_hash: Path(a.source).read_text(encoding="utf-8")
-                     for a in baseline.agreements}
+        documents = await asyncio.to_thread(lambda: {
+            a.content_hash: Path(a.source).read_text(encoding="utf-8")
+            for a in baseline.agreements})
         db = await asyncio.to_thread(RegistryDb, dsn)
         registry = cls(db, baseline, documents, audit)
         try:

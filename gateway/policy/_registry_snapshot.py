@@ -36,6 +36,7 @@ from gateway.policy._registry_types import (
     who,
 )
 
+
 @dataclass(frozen=True)
 class Snapshot:
     """Every known version by proposal id, and the active agreements as a policy set."""

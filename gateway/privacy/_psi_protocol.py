@@ -19,7 +19,7 @@ from gateway.privacy._errors import BelowMinimum, PrivacyError
 from gateway.privacy._he import PublicContext
 from gateway.privacy._he_ops import encrypt_column, masked_total
 from gateway.privacy._pool import PsiPool
-from gateway.privacy._psi import PsiKey, Progress, hash_many, shuffle
+from gateway.privacy._psi import Progress, PsiKey, hash_many, shuffle
 
 
 @dataclass(frozen=True, eq=False)

@@ -20,9 +20,9 @@ from datetime import UTC, datetime, timedelta
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from gateway.audit._note import NoteSigner
 from gateway.audit._entry import AgreementRef, AuditEntry, format_time, subject_pseudonym
 from gateway.audit._log import AuditLog
+from gateway.audit._note import NoteSigner
 
 ORIGIN = "pgw.test/crash"
 PSEUDONYM_KEY = bytes(range(32))

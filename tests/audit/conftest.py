@@ -18,8 +18,8 @@ from urllib.parse import quote
 
 import pytest
 
-from gateway.audit._note import NoteSigner
 from gateway.audit._hasher import get_hasher
+from gateway.audit._note import NoteSigner
 from gateway.audit._store import iter_entries, open_store
 from gateway.audit._tree import MerkleTree
 

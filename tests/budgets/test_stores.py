@@ -173,7 +173,7 @@ def test_sqlite_maintenance_deletes_ended_windows(tmp_path: Path,
     async def body(store: BudgetStore) -> None:
         assert isinstance(store, _sqlite.SqliteBudgetStore)
         assert await store.spend([Charge("old", DAY, 5), Charge("rate", MINUTE, 5)], T0) is None
-        while store._maintenance is not None and not store._maintenance.done():
+        while store._maintenance is not None and not store._maintenance.done():  # noqa: ASYNC110
             await asyncio.sleep(0.01)  # the first spend's maintenance found nothing to delete
         assert await store.spend([Charge("new", DAY, 5)], T0 + 2 * DAY) is None
 

@@ -123,6 +123,7 @@ async def start_compute_partner(cfg: Config, partner: str) -> Running:
     """A connector as ``start_partner`` builds it, minus the services other tests own: the
     product's ``start_connector`` registers the PartnerComputeService under test."""
     import importlib
+
     from connectors.sdk._server import ConnectorService, start_connector
     from connectors.sdk._spec import SpecVerifier
     from connectors.sdk._witness import Witness

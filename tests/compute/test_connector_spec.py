@@ -13,8 +13,13 @@ from pgw_compute_harness import HPF, RawData, Stack
 from connectors.sdk._compute import context_digest, subjects_digest, unpack_presence
 from connectors.sdk._spec import sign_spec
 from gateway.keys import load_private_key
-from gateway.pb.pgw.v1 import common_pb2, compute_pb2, compute_pb2_grpc, connector_pb2
-from gateway.pb.pgw.v1 import connector_pb2_grpc
+from gateway.pb.pgw.v1 import (
+    common_pb2,
+    compute_pb2,
+    compute_pb2_grpc,
+    connector_pb2,
+    connector_pb2_grpc,
+)
 from gateway.policy import load_policies
 from gateway.privacy import HeKeys, decrypt_vector
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import shutil
 from collections.abc import Iterator
-from pathlib import Path
 
 import grpc
 import pytest
@@ -143,7 +142,8 @@ def test_op_not_granted(stack: Stack) -> None:
 
 def resident_id(first17: str) -> str:
     weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
-    return first17 + "10X98765432"[sum(int(c) * w for c, w in zip(first17, weights)) % 11]
+    total = sum(int(c) * w for c, w in zip(first17, weights, strict=True))
+    return first17 + "10X98765432"[total % 11]
 
 
 def test_more_subjects_than_the_agreement_allows(stack: Stack) -> None:

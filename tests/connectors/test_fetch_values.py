@@ -30,8 +30,8 @@ from connectors.sdk import (
     Schema,
     Sensitivity,
     SqliteSource,
+    _sqlite_source,
 )
-from connectors.sdk import _sqlite_source
 from connectors.sdk._column_read import ScannedColumn
 from connectors.sdk._compute_he import column_values
 from gateway.packed_ids import pack_ids
@@ -46,7 +46,8 @@ BELOW, ABOVE = 0, 10**9  # SCAN_SHARE values that force indexed lookups / one sc
 
 
 def _with_check(first17: str) -> str:
-    return first17 + "10X98765432"[sum(int(c) * w for c, w in zip(first17, WEIGHTS)) % 11]
+    total = sum(int(c) * w for c, w in zip(first17, WEIGHTS, strict=True))
+    return first17 + "10X98765432"[total % 11]
 
 
 def _halve(raw: Any) -> Any:

@@ -55,7 +55,7 @@ def test_three_replicas_share_one_sequence_under_concurrent_load(rig: CrashRig) 
         codes = []
         for proc, _ in procs:
             proc.terminate()
-        for proc, log in procs:
+        for proc, _log in procs:
             codes.append(proc.wait(60))
     finally:
         for proc, _ in procs:

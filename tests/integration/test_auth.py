@@ -16,9 +16,9 @@ from typing import Any
 
 import grpc
 import pytest
-from grpc_status import rpc_status
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from grpc_status import rpc_status
 from pgw_it_harness import HPF, RawData, Stack
 
 from gateway.auth import DevIssuer

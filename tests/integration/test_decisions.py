@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import grpc
 import pytest
-from pgw_it_harness import HOUSING, HPF, LOAN_SS, RawData, Stack, Selections, code_of
+from pgw_it_harness import HOUSING, HPF, LOAN_SS, RawData, Selections, Stack, code_of
 
 from gateway.pb.pgw.v1 import gateway_pb2
 from gateway.status import refused_fields

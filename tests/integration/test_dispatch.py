@@ -7,7 +7,7 @@ from typing import Any
 
 import grpc
 import pytest
-from pgw_it_harness import HOUSING, LOAN_SS, RawData, Stack, code_of, metadata, selections_of
+from pgw_it_harness import LOAN_SS, RawData, Stack, code_of, metadata, selections_of
 
 from gateway.pb.pgw.v1 import gateway_pb2
 

@@ -6,6 +6,7 @@ what the transform must yield, and that the raw value itself never leaves.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections import defaultdict
 from pathlib import Path
@@ -124,7 +125,7 @@ def test_generalize_bank_bands_contain_the_raw_values(stack: Stack, raw: RawData
     response = stack.query("loan-eligibility", ids,
                            {"bank": ["income_avg_12m", "outstanding_loans", "overdue_flag"]})
     allowed_income = ({f"<{INCOME_EDGES[0]}", f">={INCOME_EDGES[-1]}"}
-                      | {f"[{a}, {b})" for a, b in zip(INCOME_EDGES, INCOME_EDGES[1:])})
+                      | {f"[{a}, {b})" for a, b in itertools.pairwise(INCOME_EDGES)})
     labels = set()
     blob = response.SerializeToString()
     for person, result in zip(ids, response.results, strict=True):

@@ -10,11 +10,11 @@ from collections.abc import Sequence
 
 import grpc
 import pytest
+from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from pgw_it_harness import RawData, Selections, Stack, code_of
 
 from gateway.status import bad_request_fields
-from google.rpc import error_details_pb2
 
 WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pgw_join_support import fresh_ids
 
 from gateway.cli._common import CliError
 from gateway.cli._join import read_items, run_join_scenario
-from pgw_join_support import fresh_ids
 
 
 def test_bad_csv_line_is_named_never_the_id(tmp_path: Path) -> None:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-
 import pytest
-
 from pgw_join_support import HPF, join, sample
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import grpc
 import pytest
-
 from pgw_join_support import HPF, JOIN_LIMIT, fresh_ids, join, sample
 
 

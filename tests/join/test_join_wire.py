@@ -12,12 +12,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from pgw_join_harness import isolated_cfg, start_stack
+from pgw_join_support import HPF, join, sample
 
 from gateway.join_service import JoinService
 from gateway.pb.pgw.v1 import join_pb2
 from gateway.privacy import hash_to_point
-from pgw_join_harness import isolated_cfg, start_stack
-from pgw_join_support import HPF, join, sample
 
 ID_RE = re.compile(rb"[0-9]{17}[0-9X]")
 

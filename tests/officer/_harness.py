@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import json
 import os
 import re
 import sqlite3
@@ -347,8 +348,19 @@ _LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d.* \[\w+\s*\] ")
 
 
 def _strip_logs(text: str) -> str:
-    """Drop the in-process servers' own log lines (structlog's console default)."""
-    return "".join(line for line in text.splitlines(keepends=True) if not _LOG_LINE.match(line))
+    """Drop the in-process servers' own log lines (JSON lines, or structlog's console form)."""
+    return "".join(line for line in text.splitlines(keepends=True)
+                   if not (_LOG_LINE.match(line) or _is_json_log(line)))
+
+
+def _is_json_log(line: str) -> bool:
+    if not line.startswith("{"):
+        return False
+    try:
+        doc = json.loads(line)
+    except ValueError:
+        return False
+    return isinstance(doc, dict) and "event" in doc and "level" in doc
 
 
 def cli(capsys: Any, *argv: str) -> tuple[int, str, str]:

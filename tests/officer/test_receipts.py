@@ -14,8 +14,6 @@ from gateway.audit import NoteSigner, sign_note
 from gateway.receipts import save_receipt
 
 
-
-
 def test_pgw_query_saves_a_receipt_that_verifies(stack: Stack, capsys, people,  # type: ignore[no-untyped-def]
                                                  tmp_path) -> None:
     path = tmp_path / "receipt.json"

@@ -6,7 +6,8 @@ import gateway.privacy as privacy
 
 EXPECTED = [
     "BelowMinimum", "HeKeys", "HePool", "KeyedJob", "PackedItems", "PjcReply", "PrivacyError",
-    "PsiKey", "PsiPool", "PsiRequesterState", "PublicContext", "SLOTS", "SUM_STEPS", "Scheme", "add",
+    "PsiKey", "PsiPool", "PsiRequesterState", "PublicContext", "SLOTS", "SUM_STEPS", "Scheme",
+    "add",
     "decrypt_counts", "decrypt_vector", "encrypt_column", "encrypt_counts", "finish_cardinality",
     "finish_membership", "has_repeats", "hash_to_point", "hmac_items", "hmac_packed",
     "masked_total", "match", "match_packed", "pjc_reblind", "pjc_respond", "pjc_total",
