@@ -33,6 +33,7 @@ check-proto: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 lint-policies: $(STAMP)
 	$(BIN)/pgw policy lint policies

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from typing import Any
 
 import grpc
 
@@ -100,7 +101,8 @@ async def evaluate_linear(partners: PartnerCompute, own_pool: HePool | None,
         raise UpstreamViolation("a partner answered bytes that are not ciphertexts",
                                 reason=f"weighted sum: {err.reason}") from None
     finally:
-        for task in [*readers, *jobs]:
+        tasks: list[asyncio.Future[Any]] = [*readers, *jobs]
+        for task in tasks:
             task.cancel()
         await asyncio.gather(*readers, *jobs, return_exceptions=True)
     return presence, result

@@ -110,9 +110,9 @@ class LinearCompute(ComputeDecisions):
         await self._spend(principal, unique, subjects)
         audit["released"] = [(i.partner, i.field, "encrypted") for i in model.inputs]
         n = len(subjects)
-        espec = dict(op="linear", model=model.id, context_sha256=context_digest(ctx.material),
-                     subjects_sha256=ids_digest(subjects.data), subject_count=n,
-                     chunk_slots=SLOTS)
+        espec: dict[str, Any] = dict(
+            op="linear", model=model.id, context_sha256=context_digest(ctx.material),
+            subjects_sha256=ids_digest(subjects.data), subject_count=n, chunk_slots=SLOTS)
         signed = [self._spec(f"{audit['request_id']}-{i}", principal, header.purpose, a, g,
                              "encrypt", compute_pb2.EncryptSpec(field=g.field, **espec)
                              .SerializeToString(deterministic=True))

@@ -90,7 +90,7 @@ class GatewayService(gateway_pb2_grpc.GatewayServiceServicer):
         subjects, problems = check_subjects(list(request.subjects))
         chosen, decision = await self._decide(principal, request.purpose, len(subjects),
                                               list(request.selections), problems)
-        audit = dict(kind="query", request_id=rid, principal=principal,
+        audit: dict[str, Any] = dict(kind="query", request_id=rid, principal=principal,
                      role=acting_role(principal, decision), purpose=request.purpose,
                      agreements=agreement_refs(decision), partners=list(chosen), subjects=subjects)
         if not decision.allowed:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import numpy as np
@@ -50,13 +50,14 @@ class ScannedColumn(ColumnRead):
     """A table scan already running in a worker thread; :meth:`values` looks the ids up in
     its arrays (``_sqlite_columns.lookup``), also in a thread."""
 
-    def __init__(self, scan: asyncio.Future[tuple[Any, ...]]) -> None:
+    def __init__(self, scan: asyncio.Future[tuple[bytes, np.ndarray, np.ndarray]]) -> None:
         self._scan = scan
 
     async def values(self, ids: bytes) -> tuple[np.ndarray, np.ndarray]:
         from connectors.sdk._sqlite_columns import lookup
 
-        return await asyncio.to_thread(lookup, *await self._scan, ids)
+        table, values, present = await self._scan
+        return await asyncio.to_thread(lookup, table, values, present, ids)
 
     def close(self) -> None:
         self._scan.cancel()  # the thread finishes its scan; its arrays are dropped

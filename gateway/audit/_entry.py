@@ -210,8 +210,9 @@ class AuditEntry:
             if not isinstance(doc[name], list):
                 raise _fail(name, type(doc[name]).__name__, "a list")
         doc["released"] = tuple(tuple(r) if isinstance(r, list) else r for r in doc["released"])
-        entry = cls(agreements=agreements, **{k: tuple(v) if isinstance(v, list) else v
-                                              for k, v in doc.items()})
+        values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v
+                                  for k, v in doc.items()}
+        entry = cls(agreements=agreements, **values)
         if entry.encode() != data:
             raise ValueError("audit entry: not in canonical encoding")
         return entry

@@ -159,12 +159,12 @@ class PostgresAuditStore:
             cur.execute("SELECT idx, entry FROM audit_entries WHERE idx >= %s AND idx < %s"
                         " ORDER BY idx", (start, end))
             rows = cur.fetchall()
-        return [(int(i), bytes(e)) for i, e in rows]
+        return [(_int(i), bytes(e)) for i, e in rows]  # type: ignore[call-overload]
 
     def checkpoint_sizes(self) -> list[int]:
         with self._tx("checkpoint_sizes") as cur:
             cur.execute("SELECT size FROM audit_checkpoints ORDER BY size")
-            return [int(r[0]) for r in cur.fetchall()]
+            return [_int(r[0]) for r in cur.fetchall()]
 
     def checkpoint_at(self, size: int) -> str | None:
         with self._tx("checkpoint_at") as cur:

@@ -67,7 +67,8 @@ class RedisBudgetStore(BudgetStore):
         return store
 
     async def _spend(self, charges: list[Charge], now: float) -> Charge | None:
-        keys, args = [], []
+        keys: list[str] = []
+        args: list[Any] = []
         for c in charges:
             start, end = c.window(now)
             keys.append(f"{PREFIX}{c.key}:{start}")

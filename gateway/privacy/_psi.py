@@ -29,7 +29,7 @@ import random
 import secrets
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, as_completed
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from nacl.bindings import crypto_scalarmult
 from nacl.exceptions import CryptoError
@@ -109,7 +109,7 @@ class PsiKey:
     def __repr__(self) -> str:
         return "PsiKey(<secret>)"
 
-    def __reduce__(self) -> object:
+    def __reduce__(self) -> tuple[Any, ...]:
         raise TypeError("PsiKey is secret and is not picklable")
 
     def blind(self, points: Sequence[bytes]) -> list[bytes]:
