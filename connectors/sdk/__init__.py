@@ -15,6 +15,7 @@ blinding and witnessing. :func:`check_connector` is the conformance battery, and
 
 from typing import TYPE_CHECKING, Any
 
+from connectors.sdk._column_read import ColumnRead
 from connectors.sdk._datasource import DataSource, InMemorySource, Row
 from connectors.sdk._plugin import (
     ENTRY_POINT_GROUP,
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CheckResult",
+    "ColumnRead",
     "ConnectorPlugin",
     "ConnectorService",
     "DataSource",

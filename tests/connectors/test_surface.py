@@ -6,7 +6,8 @@ import connectors.sdk as sdk
 import connectors.sdk.testing as testing
 
 SURFACE = [
-    "CheckResult", "ConnectorPlugin", "ConnectorService", "DataSource", "ENTRY_POINT_GROUP",
+    "CheckResult", "ColumnRead", "ConnectorPlugin", "ConnectorService", "DataSource",
+    "ENTRY_POINT_GROUP",
     "FieldSpec", "FieldType", "InMemorySource", "PluginError", "Row", "Schema", "Sensitivity",
     "SourceConfig", "SpecVerifier", "SqlSource", "SqliteSource", "SyntheticPerson",
     "check_connector", "check_plugin", "discover_plugins", "render_report", "sign_spec",
@@ -30,3 +31,5 @@ def test_datasource_contract() -> None:
     abstract = sdk.DataSource.__abstractmethods__
     assert abstract == frozenset({"fetch"})
     assert callable(sdk.DataSource.stream_column) and callable(sdk.DataSource.aclose)
+    assert callable(sdk.DataSource.fetch_values) and callable(sdk.DataSource.start_values)
+    assert sdk.ColumnRead.__abstractmethods__ == frozenset({"values"})
