@@ -18,6 +18,8 @@ from gateway.packed_ids import (
     PackedIds,
     has_duplicates,
     ids_digest,
+    in_thread_if_many,
+    receive_ids,
     validate_packed_ids,
 )
 from gateway.pb.pgw.v1 import compute_pb2, connector_pb2
@@ -26,8 +28,6 @@ from gateway.privacy import SLOTS, PublicContext
 
 #: Hard ceiling on subjects per call, whatever an agreement allows.
 MAX_SUBJECTS = 1 << 21
-#: Up to this many subjects are checked on the event loop (a thread hand-off costs more).
-INLINE_IDS = 4096
 
 
 async def read_subjects(header: compute_pb2.ComputeHeader,
@@ -37,21 +37,12 @@ async def read_subjects(header: compute_pb2.ComputeHeader,
     if not 1 <= want <= MAX_SUBJECTS:
         raise Refused(InvalidArgument(FieldViolation(
             "header.subject_count", f"got {want}, want 1..{MAX_SUBJECTS}")))
-    parts: list[bytes] = []
-    size = 0
-    async for part in stream:
-        parts.append(part.subjects.ids)
-        size += len(parts[-1])
-        if size > want * WIDTH:
-            break
-    if size != want * WIDTH:
-        got = f"{size // WIDTH} ids" if size % WIDTH == 0 else f"{size} bytes"
+    data = await receive_ids(stream, want)
+    if len(data) != want * WIDTH:
+        got = f"{len(data) // WIDTH} ids" if len(data) % WIDTH == 0 else f"{len(data)} bytes"
         raise Refused(InvalidArgument(FieldViolation(
             "subjects", f"got {got}, want header.subject_count {want} ids of {WIDTH} bytes")))
-    data = b"".join(parts)
-    if want <= INLINE_IDS:
-        return _checked(data)
-    return await asyncio.to_thread(_checked, data)
+    return await in_thread_if_many(_checked, data)
 
 
 def _checked(data: bytes) -> PackedIds:

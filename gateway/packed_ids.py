@@ -12,23 +12,27 @@ never ids.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as _dt
 import hashlib
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import overload
+from typing import Any, TypeVar, overload
 
 import numpy as np
 
 from gateway.errors import FieldViolation, InvalidArgument
 from gateway.validate import normalize_person_id, screen_rows
 
-__all__ = ["WIDTH", "PackedIds", "has_duplicates", "id_keys", "ids_digest", "pack_ids",
-           "unpack_ids", "validate_packed_ids"]
+__all__ = ["INLINE_IDS", "WIDTH", "PackedIds", "has_duplicates", "id_keys", "ids_digest",
+           "in_thread_if_many", "pack_ids", "receive_ids", "unpack_ids", "validate_packed_ids"]
 
 #: Bytes per id: GB 11643-1999 resident ids are 18 ASCII characters.
 WIDTH = 18
+#: Up to this many ids are checked on the event loop (a thread hand-off costs more).
+INLINE_IDS = 4096
 _MAX_VIOLATIONS = 20
+T = TypeVar("T")
 _POWERS = 10 ** np.arange(16, -1, -1, dtype=np.int64)
 
 
@@ -144,3 +148,24 @@ def has_duplicates(data: bytes) -> bool:
     keys, _ = id_keys(data)
     keys.sort()
     return bool((keys[1:] == keys[:-1]).any())
+
+
+async def receive_ids(stream: AsyncIterator[Any], count: int) -> bytes:
+    """The packed ids of the ``SubjectChunk`` parts (``message.subjects.ids``) that follow in
+    ``stream``, joined; reading stops as soon as more than ``count`` ids have arrived, so the
+    caller can refuse a length other than ``count * WIDTH``."""
+    parts: list[bytes] = []
+    size = 0
+    async for message in stream:
+        parts.append(message.subjects.ids)
+        size += len(parts[-1])
+        if size > count * WIDTH:
+            break
+    return b"".join(parts)
+
+
+async def in_thread_if_many(check: Callable[[bytes], T], data: bytes) -> T:
+    """``check(data)``: on the event loop for up to INLINE_IDS ids, else in a worker thread."""
+    if len(data) <= INLINE_IDS * WIDTH:
+        return check(data)
+    return await asyncio.to_thread(check, data)

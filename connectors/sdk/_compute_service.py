@@ -32,7 +32,13 @@ from gateway.errors import (
     NotFound,
     PermissionDenied,
 )
-from gateway.packed_ids import WIDTH, ids_digest, validate_packed_ids
+from gateway.packed_ids import (
+    WIDTH,
+    ids_digest,
+    in_thread_if_many,
+    receive_ids,
+    validate_packed_ids,
+)
 from gateway.pb.pgw.v1 import compute_pb2, compute_pb2_grpc, connector_pb2
 from gateway.policy import Agreement, FieldGrant, check_spec_against
 from gateway.privacy import SLOTS, HePool, PublicContext, Scheme
@@ -40,8 +46,6 @@ from gateway.status import rpc
 
 #: Hard ceiling on subjects per Encrypt, whatever an agreement allows (memory bound).
 MAX_SUBJECTS = 1 << 21
-#: Up to this many subjects are checked on the event loop (a thread hand-off costs more).
-INLINE_IDS = 4096
 _VALUE = re.compile(r"[0-9A-Za-z_.:-]{1,64}\Z")
 
 
@@ -151,20 +155,11 @@ class PartnerComputeService(compute_pb2_grpc.PartnerComputeServiceServicer):
     async def _subjects(stream: AsyncIterator[compute_pb2.EncryptRequest],
                         espec: compute_pb2.EncryptSpec) -> bytes:
         """The packed ids that follow, checked against the signed count and digest."""
-        parts: list[bytes] = []
-        size, want = 0, espec.subject_count * WIDTH
-        async for part in stream:
-            parts.append(part.subjects.ids)
-            size += len(parts[-1])
-            if size > want:
-                break
-        data = b"".join(parts)
-        if len(data) != want or ids_digest(data) != espec.subjects_sha256:
+        data = await receive_ids(stream, espec.subject_count)
+        if len(data) != espec.subject_count * WIDTH or ids_digest(data) != espec.subjects_sha256:
             raise PermissionDenied("subjects differ from the signed digest",
                                    reason="subjects digest or count mismatch")
-        if espec.subject_count <= INLINE_IDS:
-            return validate_packed_ids(data)
-        return await asyncio.to_thread(validate_packed_ids, data)
+        return await in_thread_if_many(validate_packed_ids, data)
 
     @rpc
     async def Aggregate(self, request: compute_pb2.AggregateRequest,
