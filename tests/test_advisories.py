@@ -11,31 +11,18 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import importlib.util
 import json
 import sqlite3
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import grpc
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-
-_NAME = "pgw_it_harness"
-if _NAME not in sys.modules:
-    _spec = importlib.util.spec_from_file_location(
-        _NAME, Path(__file__).resolve().parent / "integration" / "_harness.py")
-    assert _spec is not None and _spec.loader is not None
-    _module = importlib.util.module_from_spec(_spec)
-    sys.modules[_NAME] = _module
-    _spec.loader.exec_module(_module)
-
-from pgw_it_harness import (  # noqa: E402 - registered just above
+from pgw_it_harness import (  # noqa: E402 - registered by tests/conftest.py
     HOUSING,
     HPF,
     LoopThread,
@@ -72,13 +59,6 @@ INVALID = grpc.StatusCode.INVALID_ARGUMENT
 GENERIC = "authentication failed: present a valid bearer token"
 EDU = {"education": ["highest_degree"]}
 SQL = ["' OR '1'='1", "1; DROP TABLE audit_entries; --", "x' UNION SELECT name FROM people --"]
-
-
-@pytest.fixture(scope="module")
-def loop() -> Iterator[LoopThread]:
-    lt = LoopThread()
-    yield lt
-    lt.close()
 
 
 @pytest.fixture(scope="module")

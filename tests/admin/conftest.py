@@ -9,26 +9,14 @@ shows that an agreement activated at the hub works only once the partner install
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import os
 import shutil
-import sys
 import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-
-_NAME = "pgw_it_harness"
-if _NAME not in sys.modules:
-    _path = Path(__file__).resolve().parents[1] / "integration" / "_harness.py"
-    _spec = importlib.util.spec_from_file_location(_NAME, _path)
-    assert _spec is not None and _spec.loader is not None
-    _module = importlib.util.module_from_spec(_spec)
-    sys.modules[_NAME] = _module
-    _spec.loader.exec_module(_module)
-
 from pgw_it_harness import SEED, LoopThread, Stack, metadata, start_stack  # noqa: E402
 
 from connectors.datagen import load_person_ids  # noqa: E402

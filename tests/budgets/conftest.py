@@ -3,33 +3,18 @@
 ``store_dsn`` is parametrised over the three stores. PostgreSQL needs ``PGW_TEST_PG_DSN``
 (a fresh schema per test); Redis needs the ``redis`` package and a server at
 ``PGW_TEST_REDIS_URL`` (default ``redis://127.0.0.1:6379/15``); each skips with the reason when
-absent. The integration, crash and fault harnesses and ``_support.py`` here are registered as
+absent. The integration, crash and fault harnesses and ``_support.py`` here are the modules
 ``pgw_it_harness``, ``pgw_crash_harness``, ``pgw_hardening_faults`` and ``pgw_budget_support``
-(``tests/`` is not a package), as ``tests/hardening`` does.
+(registered by ``tests/conftest.py``).
 """
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-_TESTS = Path(__file__).resolve().parents[1]
-for _name, _path in (("pgw_it_harness", _TESTS / "integration" / "_harness.py"),
-                     ("pgw_crash_harness", _TESTS / "crash" / "_harness.py"),
-                     ("pgw_hardening_faults", _TESTS / "hardening" / "_faults.py"),
-                     ("pgw_budget_support", Path(__file__).with_name("_support.py"))):
-    if _name not in sys.modules:
-        _spec = importlib.util.spec_from_file_location(_name, _path)
-        assert _spec is not None and _spec.loader is not None
-        _module = importlib.util.module_from_spec(_spec)
-        sys.modules[_name] = _module
-        _spec.loader.exec_module(_module)
-
 from pgw_budget_support import pg_base, redis_url  # noqa: E402
 from pgw_crash_harness import pg_schema  # noqa: E402
 

@@ -59,13 +59,6 @@ def _tighten(policies: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def loop() -> Iterator[LoopThread]:
-    lt = LoopThread()
-    yield lt
-    lt.close()
-
-
-@pytest.fixture(scope="module")
 def stack(loop: LoopThread, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     root = tmp_path_factory.mktemp("budgets")
     init_workdir(root, people=200, seed=20261208)

@@ -1,26 +1,15 @@
 """Fixtures for the compute tests: one shared stack on the shipped agreements and models.
 
-``_harness.py`` is registered as the module ``pgw_compute_harness`` (pytest runs with
-``--import-mode=importlib`` and ``tests/`` is not a package).
+``_harness.py`` is registered by ``tests/conftest.py`` as the module ``pgw_compute_harness``
+(pytest runs with ``--import-mode=importlib`` and ``tests/`` is not a package).
 """
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-_NAME = "pgw_compute_harness"
-if _NAME not in sys.modules:
-    _spec = importlib.util.spec_from_file_location(_NAME, Path(__file__).with_name("_harness.py"))
-    assert _spec is not None and _spec.loader is not None
-    _module = importlib.util.module_from_spec(_spec)
-    sys.modules[_NAME] = _module
-    _spec.loader.exec_module(_module)
-
 from pgw_compute_harness import PEOPLE, SEED, LoopThread, RawData, Stack, start_stack  # noqa: E402
 
 from gateway.config import Config, load_config  # noqa: E402

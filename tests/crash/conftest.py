@@ -1,30 +1,18 @@
 """Fixtures for the crash tests: the kill -9 rig of ``_harness.py`` on SQLite and PostgreSQL.
 
-``_harness.py`` is registered here as the module ``pgw_crash_harness`` (pytest runs with
-``--import-mode=importlib`` and ``tests/`` is not a package); ``bench/crash.py`` loads the same
-file by path, so the test and the benchmark share one loop.
+``_harness.py`` is registered by ``tests/conftest.py`` as the module ``pgw_crash_harness``
+(pytest runs with ``--import-mode=importlib`` and ``tests/`` is not a package);
+``bench/crash.py`` loads the same file by path, so the test and the benchmark share one loop.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
 from collections.abc import Iterator
 from contextlib import ExitStack
-from pathlib import Path
 
 import pytest
-
-_NAME = "pgw_crash_harness"
-if _NAME not in sys.modules:
-    _spec = importlib.util.spec_from_file_location(_NAME, Path(__file__).with_name("_harness.py"))
-    assert _spec is not None and _spec.loader is not None
-    _module = importlib.util.module_from_spec(_spec)
-    sys.modules[_NAME] = _module
-    _spec.loader.exec_module(_module)
-
-from pgw_crash_harness import PG_ENV, CrashRig, pg_schema  # noqa: E402 - registered just above
+from pgw_crash_harness import PG_ENV, CrashRig, pg_schema  # noqa: E402 - registered by tests/conftest.py
 
 SEED_ENV = "PGW_CRASH_SEED"
 

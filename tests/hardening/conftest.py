@@ -9,25 +9,11 @@ package); ``_faults.py`` here holds the fault-injecting connector subprocess and
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-_TESTS = Path(__file__).resolve().parents[1]
-for _name, _path in (("pgw_it_harness", _TESTS / "integration" / "_harness.py"),
-                     ("pgw_crash_harness", _TESTS / "crash" / "_harness.py"),
-                     ("pgw_hardening_faults", Path(__file__).with_name("_faults.py"))):
-    if _name not in sys.modules:
-        _spec = importlib.util.spec_from_file_location(_name, _path)
-        assert _spec is not None and _spec.loader is not None
-        _module = importlib.util.module_from_spec(_spec)
-        sys.modules[_name] = _module
-        _spec.loader.exec_module(_module)
-
 from pgw_it_harness import LoopThread, RawData, Stack, isolated_cfg, start_stack  # noqa: E402
 
 from gateway.config import Config, load_config  # noqa: E402

@@ -1,30 +1,19 @@
 """Fixtures for the integration tests: the shared stack, raw data and isolated extra stacks.
 
-The helpers live in ``_harness.py``, registered here as the module ``pgw_it_harness`` (pytest runs
-with ``--import-mode=importlib`` and ``tests/`` is not a package), so test modules can write
-``from pgw_it_harness import ...``.
+The helpers live in ``_harness.py``, registered by ``tests/conftest.py`` as the module
+``pgw_it_harness`` (pytest runs with ``--import-mode=importlib`` and ``tests/`` is not a
+package), so test modules can write ``from pgw_it_harness import ...``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
-import sys
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-_NAME = "pgw_it_harness"
-if _NAME not in sys.modules:
-    _spec = importlib.util.spec_from_file_location(_NAME, Path(__file__).with_name("_harness.py"))
-    assert _spec is not None and _spec.loader is not None
-    _module = importlib.util.module_from_spec(_spec)
-    sys.modules[_NAME] = _module
-    _spec.loader.exec_module(_module)
-
-from pgw_it_harness import (  # noqa: E402 - registered just above
+from pgw_it_harness import (  # noqa: E402 - registered by tests/conftest.py
     PEOPLE,
     SEED,
     LoopThread,

@@ -1,7 +1,8 @@
 """Fixtures for the join tests: a real stack (gateway and connectors on 127.0.0.1:0).
 
 The stack pattern is the integration harness's (``tests/integration/_harness.py``, registered
-here under its own module name): an asyncio loop in a thread, real servers, real SQLite data.
+by ``tests/conftest.py`` under its own module name): an asyncio loop in a thread, real servers,
+real SQLite data.
 The agreements are the shipped ones with one change: ``hpf-fraud-ss`` allows joins of up to
 ``JOIN_LIMIT`` requester items (so the limit refusal is cheap to test; joins are bounded by
 ``limits.max_subjects_per_request``, see docs/privacy.md).
@@ -9,33 +10,11 @@ The agreements are the shipped ones with one change: ``hpf-fraud-ss`` allows joi
 
 from __future__ import annotations
 
-import importlib.util
 import sqlite3
-import sys
 from collections.abc import Coroutine, Iterator
-from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-
-_NAME = "pgw_join_harness"
-if _NAME not in sys.modules:
-    _spec = importlib.util.spec_from_file_location(
-        _NAME, Path(__file__).resolve().parent.parent / "integration" / "_harness.py")
-    assert _spec is not None and _spec.loader is not None
-    _module = importlib.util.module_from_spec(_spec)
-    sys.modules[_NAME] = _module
-    _spec.loader.exec_module(_module)
-
-_SUPPORT = "pgw_join_support"
-if _SUPPORT not in sys.modules:
-    _spec = importlib.util.spec_from_file_location(_SUPPORT,
-                                                   Path(__file__).with_name("_support.py"))
-    assert _spec is not None and _spec.loader is not None
-    _module = importlib.util.module_from_spec(_spec)
-    sys.modules[_SUPPORT] = _module
-    _spec.loader.exec_module(_module)
-
 from pgw_join_harness import LoopThread, Stack, start_stack  # noqa: E402
 from pgw_join_support import JOIN_LIMIT, widen_join_limit  # noqa: E402
 

@@ -1,7 +1,8 @@
 """Fixtures for the security officer's tests: real stacks and audit logs on SQLite and PostgreSQL.
 
-The helpers live in ``_harness.py``, registered here as the module ``pgw_officer_harness``
-(pytest runs with ``--import-mode=importlib`` and ``tests/`` is not a package).
+The helpers live in ``_harness.py``, registered by ``tests/conftest.py`` as the module
+``pgw_officer_harness`` (pytest runs with ``--import-mode=importlib`` and ``tests/`` is not a
+package).
 
 * ``kind``: "sqlite", then "postgres" (marked ``postgres``; skipped without ``PGW_TEST_PG_DSN``).
 * ``stack`` (session, one per backend): three connectors and a gateway whose audit log lives on
@@ -14,22 +15,11 @@ The helpers live in ``_harness.py``, registered here as the module ``pgw_officer
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-_NAME = "pgw_officer_harness"
-if _NAME not in sys.modules:
-    _spec = importlib.util.spec_from_file_location(_NAME, Path(__file__).with_name("_harness.py"))
-    assert _spec is not None and _spec.loader is not None
-    _module = importlib.util.module_from_spec(_spec)
-    sys.modules[_NAME] = _module
-    _spec.loader.exec_module(_module)
-
-from pgw_officer_harness import (  # noqa: E402 - registered just above
+from pgw_officer_harness import (  # noqa: E402 - registered by tests/conftest.py
     HOUSING,
     LOAN,
     PG_SKIP,

@@ -6,22 +6,9 @@ The integration harness is reused as the module ``pgw_it_harness`` (pytest runs 
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-
-_NAME = "pgw_it_harness"
-if _NAME not in sys.modules:
-    _spec = importlib.util.spec_from_file_location(
-        _NAME, Path(__file__).resolve().parents[1] / "integration" / "_harness.py")
-    assert _spec is not None and _spec.loader is not None
-    _module = importlib.util.module_from_spec(_spec)
-    sys.modules[_NAME] = _module
-    _spec.loader.exec_module(_module)
-
 from pgw_it_harness import LoopThread, RawData, Stack, isolated_cfg, start_stack  # noqa: E402
 
 from gateway.config import load_config  # noqa: E402
@@ -29,13 +16,6 @@ from gateway.workdir import init_workdir  # noqa: E402
 
 PEOPLE = 300
 SEED = 20261207
-
-
-@pytest.fixture(scope="module")
-def loop() -> Iterator[LoopThread]:
-    lt = LoopThread()
-    yield lt
-    lt.close()
 
 
 @pytest.fixture(scope="module")

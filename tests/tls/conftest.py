@@ -1,27 +1,14 @@
 """Fixtures for the transport-security tests: one stack with mutual TLS on.
 
-The integration harness (``tests/integration/_harness.py``) is shared, registered as the module
-``pgw_it_harness`` exactly as ``tests/integration/conftest.py`` does.
+The integration harness (``tests/integration/_harness.py``) is shared as the module
+``pgw_it_harness`` (registered by ``tests/conftest.py``).
 """
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-
-_NAME = "pgw_it_harness"
-if _NAME not in sys.modules:
-    _spec = importlib.util.spec_from_file_location(
-        _NAME, Path(__file__).parent.parent / "integration" / "_harness.py")
-    assert _spec is not None and _spec.loader is not None
-    _module = importlib.util.module_from_spec(_spec)
-    sys.modules[_NAME] = _module
-    _spec.loader.exec_module(_module)
-
 from pgw_it_harness import PEOPLE, SEED, LoopThread, Stack, start_stack  # noqa: E402
 
 from gateway.config import Config, load_config  # noqa: E402
