@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from connectors.sdk._datasource import DataSource
+    from connectors.sdk._sqlite_columns import ColumnIndex
 
 __all__ = ["ColumnRead", "FetchWhenAsked", "ScannedColumn"]
 
@@ -47,17 +48,16 @@ class FetchWhenAsked(ColumnRead):
 
 
 class ScannedColumn(ColumnRead):
-    """A table scan already running in a worker thread; :meth:`values` looks the ids up in
-    its arrays (``_sqlite_columns.lookup``), also in a thread."""
+    """A column index being scanned (or taken from the source's cache) in a worker thread;
+    :meth:`values` looks the ids up in it (``_sqlite_columns.ColumnIndex``), also in a
+    thread."""
 
-    def __init__(self, scan: asyncio.Future[tuple[bytes, np.ndarray, np.ndarray]]) -> None:
+    def __init__(self, scan: asyncio.Future[ColumnIndex]) -> None:
         self._scan = scan
 
     async def values(self, ids: bytes) -> tuple[np.ndarray, np.ndarray]:
-        from connectors.sdk._sqlite_columns import lookup
-
-        table, values, present = await self._scan
-        return await asyncio.to_thread(lookup, table, values, present, ids)
+        index = await self._scan
+        return await asyncio.to_thread(index.lookup, ids)
 
     def close(self) -> None:
         self._scan.cancel()  # the thread finishes its scan; its arrays are dropped

@@ -40,7 +40,7 @@ class SqliteCohortSource:
     @classmethod
     def from_source(cls, source: SqliteSource) -> SqliteCohortSource:
         """Over the same database and table as the connector's own SqliteSource."""
-        return cls(source.schema, source._uri, source._table)  # same package: read-only URI
+        return cls(source.schema, source._pool.uri, source._table)  # same package: read-only URI
 
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(self._uri, uri=True, check_same_thread=False)

@@ -10,20 +10,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import queue
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from connectors.sdk._column_cache import DEFAULT_CACHE_BYTES, ColumnCache
 from connectors.sdk._column_read import ColumnRead, ScannedColumn
 from connectors.sdk._datasource import DataSource, Row
 from connectors.sdk._schema import FieldType, Schema
+from connectors.sdk._sqlite_pool import ReadPool
 
 if TYPE_CHECKING:
     import numpy as np
+
+    from connectors.sdk._sqlite_columns import ColumnIndex
 
 __all__ = ["CHUNK_SIZE", "SqliteSource"]
 
@@ -69,6 +72,8 @@ class SqliteSource(DataSource):
 
     ``decoders`` overrides the per-type decoding of stored values for named fields. Reads run
     in worker threads (``asyncio.to_thread``) over a small pool of read-only connections.
+    Columns scanned for a large read are kept for the next one while the file is unchanged,
+    up to ``column_cache_bytes`` (0: never kept; :mod:`connectors.sdk._column_cache`).
     """
 
     def __init__(
@@ -78,6 +83,7 @@ class SqliteSource(DataSource):
         table: str,
         key_column: str = "person_id",
         decoders: Mapping[str, Decoder] | None = None,
+        column_cache_bytes: int = DEFAULT_CACHE_BYTES,
     ) -> None:
         self.schema = schema
         self._table = _quote(table, "table")
@@ -89,10 +95,8 @@ class SqliteSource(DataSource):
             if name not in self._decoders:
                 raise ValueError(f"decoder for unknown field {name!r} ({schema.partner})")
             self._decoders[name] = decoder
-        self._uri = Path(db_path).resolve().as_uri() + "?mode=ro"
-        self._idle: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
-        self._closed = False
-        conn = self._connect()  # fail fast on a missing file, table or column
+        self._pool = ReadPool(db_path)
+        conn = self._pool.connect()  # fail fast on a missing file, table or column
         try:
             cols = {r[1] for r in conn.execute(f"PRAGMA table_info({self._table})")}
             missing = sorted({key_column, *self._columns} - cols)
@@ -100,11 +104,10 @@ class SqliteSource(DataSource):
                 raise ValueError(f"table {table!r} lacks columns: {', '.join(missing)}")
         except BaseException:
             conn.close()
+            self._pool.close()
             raise
-        self._idle.put(conn)
-
-    def _connect(self) -> sqlite3.Connection:
-        return sqlite3.connect(self._uri, uri=True, check_same_thread=False)
+        self._pool.give(conn)
+        self.columns = ColumnCache(self._pool.data_version, column_cache_bytes)
 
     def _check_fields(self, fields: Sequence[str]) -> None:
         for name in fields:
@@ -113,7 +116,7 @@ class SqliteSource(DataSource):
 
     async def fetch(self, subjects: Sequence[str], fields: Sequence[str]) -> list[Row | None]:
         """Rows for ``subjects`` in order, ``None`` for subjects the table does not hold."""
-        if self._closed:
+        if self._pool.closed:
             raise RuntimeError("source is closed")
         self._check_fields(fields)
         if len(subjects) <= INLINE_MAX:
@@ -121,23 +124,8 @@ class SqliteSource(DataSource):
             return self._fetch_sync(list(subjects), list(fields))
         return await asyncio.to_thread(self._fetch_sync, list(subjects), list(fields))
 
-    @contextlib.contextmanager
-    def _borrow(self) -> Iterator[sqlite3.Connection]:
-        """A pooled connection (a new one when all are busy), returned or closed after."""
-        try:
-            conn = self._idle.get_nowait()
-        except queue.Empty:
-            conn = self._connect()
-        try:
-            yield conn
-        finally:
-            if self._closed:
-                conn.close()
-            else:
-                self._idle.put(conn)
-
     def _fetch_sync(self, subjects: list[str], fields: list[str]) -> list[Row | None]:
-        with self._borrow() as conn:
+        with self._pool.borrow() as conn:
             found = self._read(conn, subjects, fields)
         return [found.get(s) for s in subjects]
 
@@ -177,18 +165,30 @@ class SqliteSource(DataSource):
         default path."""
         if not await self._scans(count, field):
             return await super().start_values(field, count)
-        return ScannedColumn(asyncio.ensure_future(asyncio.to_thread(self._scan_arrays, field)))
+        return ScannedColumn(asyncio.ensure_future(asyncio.to_thread(self._column_index, field)))
+
+    def _column_index(self, field: str) -> ColumnIndex:
+        """The column's index: kept from an earlier scan while the file is unchanged, else
+        scanned now (the token is taken first: a commit during the scan makes it stale)."""
+        from connectors.sdk._sqlite_columns import ColumnIndex
+
+        token = self.columns.token()
+        index = self.columns.get(field, token)
+        if index is None:
+            index = ColumnIndex(*self._scan_arrays(field))
+            self.columns.put(field, token, index)
+        return index
 
     async def _scans(self, count: int, field: str) -> bool:
         """Whether ``count`` subjects are read by a scan of the whole table (``SCAN_SHARE``)."""
-        if self._closed:
+        if self._pool.closed:
             raise RuntimeError("source is closed")
         self._check_fields([field])
         return count * SCAN_SHARE >= await asyncio.to_thread(self._row_bound)
 
     def _row_bound(self) -> int:
         # max(rowid) is one B-tree descent; an upper bound of the row count
-        return int(self._page(f"SELECT max(rowid) FROM {self._table}", [])[0][0] or 0)
+        return int(self._pool.page(f"SELECT max(rowid) FROM {self._table}", [])[0][0] or 0)
 
     def _scan_sql(self, field: str) -> str:
         column = self._columns[field]
@@ -196,7 +196,7 @@ class SqliteSource(DataSource):
 
     def _scan_column(self, subjects: list[str], field: str) -> list[Any]:
         decode = self._decoders[field]
-        found = {key: decode(value) for key, value in self._page(self._scan_sql(field), [])}
+        found = {key: decode(value) for key, value in self._pool.page(self._scan_sql(field), [])}
         return list(map(found.get, subjects))
 
     def _scan_arrays(self, field: str) -> tuple[bytes, np.ndarray, np.ndarray]:
@@ -205,7 +205,7 @@ class SqliteSource(DataSource):
         decode, kind = self._decoders[field], self._types[field]
         numpy_type = kind if kind in NUMPY_TYPES and decode is _DEFAULT_DECODERS[kind] else None
         sql = self._scan_sql(field)
-        with self._borrow() as conn, contextlib.closing(conn.execute(sql)) as cursor:
+        with self._pool.borrow() as conn, contextlib.closing(conn.execute(sql)) as cursor:
             batches = iter(partial(cursor.fetchmany, SCAN_BATCH), [])
             return column_arrays(batches, field, decode, numpy_type)
 
@@ -220,24 +220,16 @@ class SqliteSource(DataSource):
                + f" ORDER BY {self._key} LIMIT {CHUNK_SIZE}")
         decode, after = self._decoders[field], ""
         while True:
-            if self._closed:
+            if self._pool.closed:
                 raise RuntimeError("source is closed")
-            page = await asyncio.to_thread(self._page, sql, [after, *conditions.values()])
+            page = await asyncio.to_thread(self._pool.page, sql, [after, *conditions.values()])
             for key, value in page:
                 yield key, None if value is None else decode(value)
             if len(page) < CHUNK_SIZE:
                 return
             after = page[-1][0]
 
-    def _page(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
-        with self._borrow() as conn:
-            return conn.execute(sql, params).fetchall()
-
     async def aclose(self) -> None:
         """Close every pooled connection; later fetches raise ``RuntimeError``."""
-        self._closed = True
-        while True:
-            try:
-                self._idle.get_nowait().close()
-            except queue.Empty:
-                return
+        self.columns.clear()
+        self._pool.close()
