@@ -124,10 +124,10 @@ class ComputeDecisions:
                        ) -> Iterator[compute_pb2.ComputeResponse]:
         """Audit (durably) first, then hand back the summary and the result ciphertexts.
 
-        The first response is built around the summary before the receipt joins it: the
-        receipt of a bulk compute holds a 70 MB entry, copied once here (a message passed to
-        a constructor is copied whole, 0.13 s at that size). The chunk messages are made as
-        they are written.
+        The first response is built around the summary before the receipt joins it (a
+        message passed to a constructor is copied whole). The receipt is small whatever the
+        subject count: a bulk compute's pseudonyms are in a subject set beside its entry, not
+        in the entry (``gateway.recorder``). The chunk messages are made as they are written.
         """
         h = hashlib.sha256(summary.SerializeToString(deterministic=True))
         for data in result:

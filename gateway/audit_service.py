@@ -2,6 +2,10 @@
 
 Officers search by a person's id: the server turns it into the keyed pseudonym the entries
 carry, so raw ids are never stored and never needed to answer "who accessed this person?".
+Bulk entries keep their pseudonyms in a subject set beside the entry: search reads a set only
+for an entry that has one and matches the rest of the criteria, checks it against the entry's
+digest (a set that does not match fails the search with DATA_LOSS naming the index, rather
+than silently missing the person), and matches whole 32-byte items only.
 """
 
 from __future__ import annotations
@@ -14,10 +18,11 @@ from typing import Any
 
 import grpc
 
+from gateway.audit import SubjectSet, holds_pseudonym
 from gateway.audit._log import AuditLog
-from gateway.audit._store import check_range, iter_entries
+from gateway.audit._store import AuditStore, check_range, iter_entries
 from gateway.auth import Principal, Role, TokenVerifier, bearer_from_metadata
-from gateway.errors import FieldViolation, InvalidArgument
+from gateway.errors import AuditDataLoss, FieldViolation, InvalidArgument
 from gateway.pb.pgw.v1 import audit_pb2, audit_pb2_grpc, common_pb2
 from gateway.recorder import AuditRecorder
 from gateway.status import rpc
@@ -182,21 +187,37 @@ def _instant(field: str, text: str) -> datetime | None:
 def _take(criteria: dict[str, Any], audit_log: AuditLog, limit: int
           ) -> Iterator[audit_pb2.LogEntry]:
     count = 0
-    for index, data in iter_entries(audit_log.store):
-        if _matches(json.loads(data), criteria):
+    store = audit_log.store
+    for index, data in iter_entries(store):
+        entry = json.loads(data)
+        if _matches(entry, criteria) and _names_subject(store, index, entry, criteria):
             yield audit_pb2.LogEntry(index=index, entry=data)
             count += 1
             if count >= limit:
                 return
 
 
+def _names_subject(store: AuditStore, index: int, entry: dict[str, Any],
+                   criteria: dict[str, Any]) -> bool:
+    """Whether the entry names the searched pseudonym (True when none is searched)."""
+    want = criteria.get("pseudonym")
+    if want is None:
+        return True
+    if "subject_set" not in entry:
+        return want in entry.get("subject_pseudonyms", [])
+    blob = store.read_subject_set(index)
+    problem = SubjectSet.from_json(entry["subject_set"]).problem(blob)
+    if problem is not None or blob is None:
+        raise AuditDataLoss(f"audit entry {index}: {problem}; run `pgw audit verify`")
+    return holds_pseudonym(blob, want)
+
+
 def _matches(entry: dict[str, Any], criteria: dict[str, Any]) -> bool:
+    """The criteria an entry answers by itself (all but the pseudonym: :func:`_names_subject`)."""
     when = datetime.fromisoformat(entry["time"]) if ("time_from" in criteria
                                                       or "time_to" in criteria) else None
     for key, want in criteria.items():
         if key == "partner" and want not in entry.get("partners", []):
-            return False
-        if key == "pseudonym" and want not in entry.get("subject_pseudonyms", []):
             return False
         if key == "time_from" and when is not None and when < want:
             return False

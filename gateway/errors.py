@@ -125,5 +125,13 @@ class ConfigError(GatewayError):
     code = grpc.StatusCode.FAILED_PRECONDITION
 
 
+class AuditDataLoss(GatewayError):
+    """Stored audit data is missing or corrupt (a subject set that does not match its entry's
+    digest): an answer built on it would be wrong, so none is given. Names the entry index,
+    never its content; ``pgw audit verify`` tells the officer the rest."""
+
+    code = grpc.StatusCode.DATA_LOSS
+
+
 class AuditUnavailable(Unavailable):
     public_message = "the audit log cannot be written; nothing was released, retry later"

@@ -5,6 +5,12 @@ hash), which fields left under which transforms, for how many subjects, and the 
 pseudonyms of those subjects, so an officer can later answer "who accessed this person?"
 without any raw id in the log. If the append fails, the caller gets ``AuditUnavailable``
 and must release nothing.
+
+Inline or side: up to ``INLINE_PSEUDONYMS`` subjects are listed in the entry; a bulk compute's
+are packed into a subject set (raw 32-byte pseudonyms) that the log stores in the entry's own
+transaction, while the entry carries only its count and SHA-256. The receipt (entry, proof,
+checkpoint) therefore stays about a kilobyte at 2^20 subjects instead of 70 MB, which the
+16 MiB message ceiling could not carry.
 """
 
 from __future__ import annotations
@@ -15,14 +21,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from gateway.audit import (
+    INLINE_PSEUDONYMS,
+    AuditEntry,
+    SubjectSet,
+    pseudonym_blob,
+    subject_pseudonyms,
+)
 from gateway.audit import AgreementRef as EntryAgreement
-from gateway.audit import AuditEntry, subject_pseudonyms
 from gateway.audit._log import AuditLog
 from gateway.auth import Principal
 from gateway.errors import AuditUnavailable, GatewayError
 from gateway.logs import get_logger
 from gateway.metrics import AUDIT_APPEND_SECONDS, DECISIONS, agreement_label
 from gateway.pb.pgw.v1 import common_pb2
+from gateway.privacy._pool import SpawnPool
 
 log = get_logger("pgw.audit")
 
@@ -37,13 +50,17 @@ INLINE_SUBJECTS = 4096
 
 @dataclass(frozen=True)
 class Pseudonymised:
-    """Subjects whose audit pseudonyms were computed ahead of the decision (a bulk compute
-    hashes 2^20 of them while the partners encrypt, not after)."""
+    """The audit form of a list of subjects, computed ahead of the decision (a bulk compute
+    hashes 2^20 of them while the partners encrypt, not after): the inline pseudonyms, or, for
+    more than ``INLINE_PSEUDONYMS``, the subject set and its description."""
 
-    pseudonyms: tuple[str, ...]
+    count: int
+    inline: tuple[str, ...] = ()
+    subject_set: SubjectSet | None = None
+    blob: bytes | None = None
 
     def __len__(self) -> int:
-        return len(self.pseudonyms)
+        return self.count
 
 
 class AuditRecorder:
@@ -56,34 +73,56 @@ class AuditRecorder:
     def pseudonyms(self, subjects: Sequence[str]) -> tuple[str, ...]:
         return subject_pseudonyms(self._key, subjects)
 
-    def pseudonymise(self, subjects: Sequence[str]) -> asyncio.Task[Pseudonymised]:
-        """Start computing the pseudonyms of ``subjects`` (in a thread when many); pass the
-        task's result to :meth:`record` as ``subjects``."""
+    def pseudonymised(self, subjects: Sequence[str]) -> Pseudonymised:
+        """Inline pseudonyms up to ``INLINE_PSEUDONYMS`` subjects, else a subject set (CPU
+        bound: in a thread for many, see :meth:`pseudonymise`)."""
+        if len(subjects) <= INLINE_PSEUDONYMS:
+            return Pseudonymised(len(subjects), inline=self.pseudonyms(subjects))
+        blob = pseudonym_blob(self._key, subjects)
+        return Pseudonymised(len(subjects), subject_set=SubjectSet.of(blob), blob=blob)
+
+    def pseudonymise(self, subjects: Sequence[str], pool: SpawnPool | None = None
+                     ) -> asyncio.Task[Pseudonymised]:
+        """Start computing the audit form of ``subjects``; pass the task's result to
+        :meth:`record` as ``subjects``. Many packed ids (``PackedIds``) are hashed in ``pool``'s
+        worker processes when one is given, else in a thread."""
         async def run() -> Pseudonymised:
             if len(subjects) <= INLINE_SUBJECTS:
-                return Pseudonymised(self.pseudonyms(subjects))
-            return Pseudonymised(await asyncio.to_thread(self.pseudonyms, subjects))
+                return self.pseudonymised(subjects)
+            data = getattr(subjects, "data", None)
+            if pool is None or not isinstance(data, bytes) or len(data) % len(subjects):
+                return await asyncio.to_thread(self.pseudonymised, subjects)
+            return await self._in_pool(pool, data, len(data) // len(subjects))
         return asyncio.ensure_future(run())
+
+    async def _in_pool(self, pool: SpawnPool, data: bytes, width: int) -> Pseudonymised:
+        step = -(-len(data) // width // (2 * pool.workers)) * width  # two parts per worker
+        parts = await asyncio.gather(*(asyncio.wrap_future(pool.pseudonyms(
+            self._key, data[i:i + step], width)) for i in range(0, len(data), step)))
+        blob = b"".join(parts)
+        described = await asyncio.to_thread(SubjectSet.of, blob)
+        return Pseudonymised(described.count, subject_set=described, blob=blob)
 
     async def record(self, *, kind: str, request_id: str, principal: Principal, role: str,
                      purpose: str, agreements: Sequence[common_pb2.AgreementRef],
                      partners: Sequence[str], released: Sequence[tuple[str, str, str]],
                      subjects: Sequence[str] | Pseudonymised, decision: str, reason: str,
                      digest: str = "") -> common_pb2.AuditReceipt:
+        audited = (subjects if isinstance(subjects, Pseudonymised)
+                   else self.pseudonymised(subjects))
         entry = AuditEntry(
             time=datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z"),
             request_id=request_id, kind=kind, requester_org=principal.org,
             requester_subject=principal.subject, role=role, purpose=purpose,
             agreements=tuple(EntryAgreement(a.id, a.version, a.content_hash) for a in agreements),
             partners=tuple(sorted(partners)), released=tuple(sorted(released)),
-            subject_count=len(subjects),
-            subject_pseudonyms=(subjects.pseudonyms if isinstance(subjects, Pseudonymised)
-                                else self.pseudonyms(subjects)),
-            decision=decision, reason=reason, response_digest=digest)
+            subject_count=audited.count, subject_pseudonyms=audited.inline,
+            subject_set=audited.subject_set, decision=decision, reason=reason,
+            response_digest=digest)
         data = entry.encode()
         try:
             with AUDIT_APPEND_SECONDS.time():
-                result = await self.log.append(data)
+                result = await self.log.append(data, audited.blob)
         except GatewayError:
             log.error("audit_append_failed", request_id=request_id)
             raise

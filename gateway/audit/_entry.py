@@ -2,12 +2,24 @@
 
 The bytes of :meth:`AuditEntry.encode` are what the Merkle log hashes (the leaf is
 H(0x00 || bytes)), so the encoding is fixed: UTF-8 JSON, keys sorted, no whitespace,
-non-ASCII kept as UTF-8, and a ``"v": 1`` version field. :meth:`AuditEntry.decode` accepts
+non-ASCII kept as UTF-8, and a version field ``"v"``. :meth:`AuditEntry.decode` accepts
 only that canonical form, so one entry has exactly one leaf hash.
 
+Two forms, chosen by the subject count alone (:mod:`gateway.audit._subject_set`):
+
+* ``"v": 1`` lists ``"subject_pseudonyms"`` inline: at most ``INLINE_PSEUDONYMS`` (1024) of
+  them. Byte for byte the format of every entry written before subject sets existed.
+* ``"v": 2`` carries ``"subject_set": {"count": N, "sha256": ...}`` instead (N > 1024); the
+  pseudonyms are stored beside the entry. The version changes because a reader of the v1
+  format that tolerates a missing key (as the officer search once did, with
+  ``entry.get("subject_pseudonyms", [])``) would read a v2 entry as naming nobody; a v1-only
+  reader checking ``"v"`` refuses it instead. ``"v"`` follows the form, so it adds no second
+  encoding: v1 with a set, v2 with a list, or either form on the wrong side of the threshold
+  is refused.
+
 **No raw personal data.** An entry never holds a raw subject id, name or value: data
-subjects appear only as :func:`subject_pseudonym` values (keyed HMAC, 64 hex digits), which
-an officer holding the key can recompute to answer "who accessed this person?". Requester
+subjects appear only as keyed pseudonyms (:mod:`gateway.audit._pseudonyms`), which an
+officer holding the key can recompute to answer "who accessed this person?". Requester
 fields name the *caller* (organisation and authenticated subject), not data subjects.
 """
 
@@ -15,59 +27,25 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
 
-from gateway.hmac_pads import hmac_sha256_many
+from gateway.audit._pseudonyms import Pseudonyms, subject_pseudonym, subject_pseudonyms
+from gateway.audit._subject_set import INLINE_PSEUDONYMS, SubjectSet
 
-__all__ = ["AgreementRef", "AuditEntry", "Pseudonyms", "format_time", "subject_pseudonym",
-           "subject_pseudonyms"]
+__all__ = ["AgreementRef", "AuditEntry", "Pseudonyms", "SubjectSet", "format_time",
+           "subject_pseudonym", "subject_pseudonyms"]
 
 VERSION = 1
+#: Version of entries whose pseudonyms are in a subject set (see the module docstring).
+VERSION_SUBJECT_SET = 2
 KINDS = frozenset({"query", "explain", "compute", "join", "admin"})
 DECISIONS = frozenset({"allow", "deny", "error"})
-_PSEUDONYM_DOMAIN = b"pgw/audit/subject-pseudonym/v1\x00"
 _TIME_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
 _HEX_DIGITS = b"0123456789abcdef"
 _PSEUDONYMS_KEY = '"subject_pseudonyms":"\\u0000"'
 _HEX_RE = re.compile(r"(?:[0-9a-f]{2})*")
-
-
-def subject_pseudonym(key: bytes, subject_id: str) -> str:
-    """Keyed pseudonym of a data subject: hex HMAC-SHA256 under a fixed domain prefix."""
-    return subject_pseudonyms(key, [subject_id])[0]
-
-
-class Pseudonyms(tuple[str, ...]):
-    """Pseudonyms made by :func:`subject_pseudonyms`: 64 lowercase hex digits each by
-    construction, so an entry skips re-checking them, and their JSON list is joined once,
-    where they are made (a worker thread, for a bulk compute), not when the entry is encoded.
-    Equal to the plain tuple of the same strings."""
-
-    json: bytes
-
-    def __new__(cls, values: Sequence[str]) -> Pseudonyms:
-        made = super().__new__(cls, values)
-        made.json = ('["' + '","'.join(made) + '"]').encode() if made else b"[]"
-        return made
-
-
-def subject_pseudonyms(key: bytes, subject_ids: Sequence[str]) -> Pseudonyms:
-    """:func:`subject_pseudonym` of each id; the keyed state is set up once for all of them
-    (a bulk compute audits up to millions of subjects in one entry). Packed ids
-    (``gateway.packed_ids.PackedIds``) are hashed from their buffer, without strings."""
-    if len(key) < 32:
-        raise ValueError(f"pseudonym key is {len(key)} bytes: want at least 32")
-    data = getattr(subject_ids, "data", None)
-    if isinstance(data, bytes) and len(subject_ids) and not len(data) % len(subject_ids):
-        width = len(data) // len(subject_ids)
-        items: Iterable[bytes] = (data[i:i + width] for i in range(0, len(data), width))
-    else:
-        items = (s.encode() for s in subject_ids)
-    return Pseudonyms(hmac_sha256_many(key, items, _PSEUDONYM_DOMAIN,  # type: ignore[arg-type]
-                                       hexdigest=True))
 
 
 def format_time(moment: datetime) -> str:
@@ -100,7 +78,7 @@ def _strs(field: str, value: object, size: int | None = None) -> None:
 
 
 def _check_pseudonyms(value: object) -> None:
-    # C-level passes only: entries of bulk computes hold millions of pseudonyms
+    # C-level passes only (up to INLINE_PSEUDONYMS of them, on the request path)
     if not isinstance(value, tuple) or not set(map(type, value)) <= {str}:
         raise _fail("subject_pseudonyms", type(value).__name__, "a tuple of strings")
     if not set(map(len, value)) <= {64} or "".join(value).encode(
@@ -110,7 +88,12 @@ def _check_pseudonyms(value: object) -> None:
 
 @dataclass(frozen=True)
 class AuditEntry:
-    """One audited decision. Field meanings follow DESIGN.md, section "Audit chain"."""
+    """One audited decision. Field meanings follow DESIGN.md, section "Audit chain".
+
+    Subjects are either listed (``subject_pseudonyms``, at most ``INLINE_PSEUDONYMS``) or,
+    for more, described by ``subject_set`` (then ``subject_pseudonyms`` is empty and the set's
+    count equals ``subject_count``); the recorder decides and stores the set beside the entry.
+    """
 
     time: str
     request_id: str
@@ -127,6 +110,7 @@ class AuditEntry:
     decision: str
     reason: str
     response_digest: str
+    subject_set: SubjectSet | None = None
 
     def __post_init__(self) -> None:
         for name in ("time", "request_id", "kind", "requester_org", "requester_subject",
@@ -156,30 +140,52 @@ class AuditEntry:
             raise _fail("subject_count", self.subject_count, "an int >= 0")
         if not _HEX_RE.fullmatch(self.response_digest):
             raise _fail("response_digest", self.response_digest, "lowercase hex or ''")
+        self._check_subject_form()
+
+    def _check_subject_form(self) -> None:
+        if self.subject_set is None:
+            if len(self.subject_pseudonyms) > INLINE_PSEUDONYMS:
+                raise _fail("subject_pseudonyms", f"{len(self.subject_pseudonyms)} pseudonyms",
+                            f"at most {INLINE_PSEUDONYMS} inline (more go in a subject_set)")
+            return
+        if not isinstance(self.subject_set, SubjectSet):
+            raise _fail("subject_set", type(self.subject_set).__name__, "a SubjectSet or None")
+        if self.subject_pseudonyms:
+            raise _fail("subject_pseudonyms", f"{len(self.subject_pseudonyms)} pseudonyms",
+                        "none beside a subject_set")
+        if self.subject_set.count != self.subject_count:
+            raise _fail("subject_set", f"count {self.subject_set.count}",
+                        f"subject_count {self.subject_count}")
 
     def to_json(self) -> dict[str, Any]:
         """The entry as a JSON-ready dict, including ``"v"``."""
         # Built by hand: dataclasses.asdict deep-copies and costs 6x more on the hot path.
-        return {
+        doc: dict[str, Any] = {
             "time": self.time, "request_id": self.request_id, "kind": self.kind,
             "requester_org": self.requester_org, "requester_subject": self.requester_subject,
             "role": self.role, "purpose": self.purpose,
             "agreements": [{"id": a.id, "version": a.version, "content_hash": a.content_hash}
                            for a in self.agreements],
             "partners": list(self.partners), "released": [list(r) for r in self.released],
-            "subject_count": self.subject_count,
-            "subject_pseudonyms": list(self.subject_pseudonyms), "decision": self.decision,
-            "reason": self.reason, "response_digest": self.response_digest, "v": VERSION,
+            "subject_count": self.subject_count, "decision": self.decision,
+            "reason": self.reason, "response_digest": self.response_digest,
         }
+        if self.subject_set is None:
+            doc.update(subject_pseudonyms=list(self.subject_pseudonyms), v=VERSION)
+        else:
+            doc.update(subject_set=self.subject_set.to_json(), v=VERSION_SUBJECT_SET)
+        return doc
 
     def encode(self) -> bytes:
-        """Canonical bytes: UTF-8 JSON, sorted keys, no whitespace, ``"v": 1``.
+        """Canonical bytes: UTF-8 JSON, sorted keys, no whitespace, ``"v"`` last.
 
-        The pseudonyms (checked lowercase hex, nothing to escape) are spliced in as one join
-        instead of going through the encoder one string at a time: the same bytes, at less
-        than half the cost for an entry of 2^20 of them.
+        Inline pseudonyms (checked lowercase hex, nothing to escape) are spliced in as one
+        join instead of going through the encoder one string at a time: the same bytes.
         """
         doc = self.to_json()
+        if self.subject_set is not None:
+            return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                              allow_nan=False).encode("utf-8")
         doc["subject_pseudonyms"] = "\0"
         text = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
                           allow_nan=False)
@@ -196,16 +202,22 @@ class AuditEntry:
             doc = json.loads(data.decode("utf-8"))
         except ValueError:  # UnicodeDecodeError and JSONDecodeError both are
             raise ValueError("audit entry: got bytes that are not UTF-8 JSON") from None
-        want = {f.name for f in fields(cls)} | {"v"}
-        if not isinstance(doc, dict) or set(doc) != want:
+        names = {f.name for f in fields(cls)} | {"v"}
+        inline, bulk = names - {"subject_set"}, names - {"subject_pseudonyms"}
+        if not isinstance(doc, dict) or set(doc) not in (inline, bulk):
             got = sorted(doc) if isinstance(doc, dict) else type(doc).__name__
-            raise ValueError(f"audit entry keys: got {got}, want {sorted(want)}")
-        if doc.pop("v") != VERSION:
-            raise ValueError(f"audit entry version: want {VERSION}")
+            raise ValueError(f"audit entry keys: got {got}, want {sorted(inline)} or with "
+                             "subject_set in place of subject_pseudonyms")
+        version = VERSION if set(doc) == inline else VERSION_SUBJECT_SET
+        if doc.pop("v") != version:
+            raise ValueError(f"audit entry version: want {version} for this form")
         try:
             agreements = tuple(AgreementRef(**a) for a in doc.pop("agreements"))
         except TypeError:
             raise _fail("agreements", "<malformed>", "objects id, version, content_hash") from None
+        if "subject_set" in doc:
+            doc["subject_set"] = SubjectSet.from_json(doc["subject_set"])
+            doc["subject_pseudonyms"] = []
         for name in ("partners", "subject_pseudonyms", "released"):
             if not isinstance(doc[name], list):
                 raise _fail(name, type(doc[name]).__name__, "a list")

@@ -9,6 +9,11 @@ stored, signed checkpoint; concurrent appends share one durable commit (group co
 Checkpoint policy: one checkpoint per committed batch. It costs one Ed25519 signature and one
 small row, and it means every :class:`AppendResult` carries a note that covers its entry.
 
+Subject sets: ``append(entry, subject_set=blob)`` hands a bulk entry's pseudonyms (see
+:mod:`gateway.audit._subject_set`) to the same batch, and the store writes them in the batch's
+one transaction; the tree hashes the entry alone (its digest binds the set). An entry is
+acknowledged only once both are durable.
+
 Failure: if the store raises, every waiter of that batch gets :class:`AuditUnavailable` and
 the tree is not extended. The tree is re-synchronised from the store on the next batch: the
 index returned by ``append_batch`` is the truth, and any entries between the tree's size and
@@ -32,7 +37,8 @@ from gateway.errors import AuditUnavailable
 
 __all__ = ["AppendResult", "AuditLog"]
 
-_Waiter = tuple[bytes | None, "asyncio.Future[AppendResult]"]  # None: catch up, append nothing
+#: (entry or None to catch up without appending, its subject set or None, the waiter's future)
+_Waiter = tuple[bytes | None, bytes | None, "asyncio.Future[AppendResult]"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,21 +119,25 @@ class AuditLog:
     def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
         return self._tree.consistency_proof(old_size, new_size)
 
-    async def append(self, entry: bytes) -> AppendResult:
-        """Append one encoded entry; return once it is durable and covered by a checkpoint."""
+    async def append(self, entry: bytes, subject_set: bytes | None = None) -> AppendResult:
+        """Append one encoded entry, and the subject set its digest names if it has one;
+        return once both are durable and the entry is covered by a checkpoint."""
         if not isinstance(entry, bytes):
             raise TypeError(f"audit entry: got {type(entry).__name__}, want bytes")
-        return await self._enqueue(entry)
+        if subject_set is not None and not isinstance(subject_set, bytes):
+            raise TypeError(f"subject set: got {type(subject_set).__name__}, want bytes")
+        return await self._enqueue(entry, subject_set)
 
     async def refresh(self) -> int:
         """Catch the tree up with entries other replicas appended; return the new size."""
         return (await self._enqueue(None)).size
 
-    async def _enqueue(self, entry: bytes | None) -> AppendResult:
+    async def _enqueue(self, entry: bytes | None, subject_set: bytes | None = None
+                       ) -> AppendResult:
         if self._closing:
             raise AuditUnavailable("audit log is closed")
         future: asyncio.Future[AppendResult] = asyncio.get_running_loop().create_future()
-        self._pending.append((entry, future))
+        self._pending.append((entry, subject_set, future))
         self._wakeup.set()
         return await future
 
@@ -152,12 +162,14 @@ class AuditLog:
                 return
 
     async def _commit(self, batch: list[_Waiter]) -> None:
-        entries = [entry for entry, _ in batch if entry is not None]
+        entries = [entry for entry, _, _ in batch if entry is not None]
+        sets = {offset: blob for offset, blob in enumerate(
+            blob for entry, blob, _ in batch if entry is not None) if blob is not None}
         try:
-            first, size, note = await asyncio.to_thread(self._write, entries)
+            first, size, note = await asyncio.to_thread(self._write, entries, sets)
             self._latest = (size, note)
         except BaseException as exc:
-            for _, future in batch:
+            for _, _, future in batch:
                 if not future.done():
                     error = AuditUnavailable(f"audit batch of {len(entries)} entries not "
                                              f"acknowledged: {type(exc).__name__}: {exc}")
@@ -167,20 +179,22 @@ class AuditLog:
                 raise
             return
         index = first
-        for entry, future in batch:
+        for entry, _, future in batch:
             if not future.done():
                 future.set_result(AppendResult(index if entry is not None else -1, size, note))
             index += entry is not None
 
-    def _write(self, entries: list[bytes]) -> tuple[int, int, str]:
-        """Worker thread, one hand-off per batch: commit the batch, read back any gap, extend
-        the tree, sign and store a checkpoint over the new size. Returns (first index, size,
-        checkpoint note).
+    def _write(self, entries: list[bytes], sets: dict[int, bytes]) -> tuple[int, int, str]:
+        """Worker thread, one hand-off per batch: commit the batch (and its subject sets, keyed
+        by offset in ``entries``), read back any gap, extend the tree, sign and store a
+        checkpoint over the new size. Returns (first index, size, checkpoint note).
 
         The tree is only mutated here, while the writer task waits for this call; readers on
         the event loop may read it meanwhile (MerkleTree stores nodes before its size grows).
         """
-        first = self._store.append_batch(entries)
+        # without sets, the one-argument call every AuditStore (and test double) has always had
+        first = (self._store.append_batch(entries, sets) if sets
+                 else self._store.append_batch(entries))
         base = self._tree.size
         if first < base:
             raise AuditUnavailable(f"audit store returned first index {first}, below the "

@@ -1,21 +1,25 @@
 """The officer's offline verifier: recompute the log from storage and check every promise.
 
 ``verify_store`` walks the stored entries in index order, rebuilding the Merkle tree, and checks:
-indexes are dense (a deleted entry is named); each entry decodes canonically; every stored
-checkpoint is signed by the log key, names the right origin and matches the recomputed root at
-its size (the first one that does not bounds the first bad index); the latest checkpoint covers
-the whole log and carries the required witness cosignatures; and, given an older checkpoint the
-officer saved, that the log still extends it (truncation and rewrites are caught there).
+indexes are dense (a deleted entry is named); each entry decodes canonically; every subject set
+is there for the entry whose digest names it, is 32 x count bytes long and hashes to that
+digest, and no set is stored for an entry without one (the set is outside the tree, so this
+is what catches a set altered after the fact); every stored checkpoint is signed by the log
+key, names the right origin and matches the recomputed root at its size (the first one that
+does not bounds the first bad index); the latest checkpoint covers the whole log and carries
+the required witness cosignatures; and, given an older checkpoint the officer saved (or an
+archive: :mod:`gateway.audit._archive`), that the log still extends it (truncation and
+rewrites are caught there).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from gateway.audit._archive import archive_finding
 from gateway.audit._checkpoint import Checkpoint, verify_cosignatures
-from gateway.audit._entry import AuditEntry
+from gateway.audit._entry import AuditEntry, SubjectSet
 from gateway.audit._hasher import get_hasher
 from gateway.audit._note import NoteError, NoteVerifier, open_note
 from gateway.audit._store import AuditStore
@@ -40,6 +44,7 @@ class Finding:
 class Report:
     size: int = 0
     checkpoints: int = 0
+    subject_sets: int = 0
     cosigned_by: list[str] = field(default_factory=list)
     finding: Finding | None = None
 
@@ -52,21 +57,45 @@ def _read_all(store: AuditStore, tree: MerkleTree, report: Report) -> None:
     size = store.size()
     expected = 0
     while expected < size:
-        rows = store.read_indexed(expected, min(expected + CHUNK, size))
+        upper = min(expected + CHUNK, size)
+        rows = store.read_indexed(expected, upper)
+        with_sets = set(store.subject_set_indexes(expected, upper))
         for index, data in rows:
             if index != expected:
                 raise _Stop(Finding(expected, "entry missing (indexes jump from "
                                     f"{expected - 1} to {index})"))
             try:
-                if AuditEntry.decode(data).encode() != data:
+                entry = AuditEntry.decode(data)
+                if entry.encode() != data:
                     raise ValueError("not canonical")
             except ValueError as exc:
                 raise _Stop(Finding(index, f"entry does not decode: {exc}")) from None
+            _check_subject_set(store, index, entry.subject_set, index in with_sets, report)
             tree.append(tree.hasher.leaf(data))
             expected += 1
         if not rows:
             raise _Stop(Finding(expected, "entry missing"))
+        if with_sets and max(with_sets) >= expected:
+            stray = min(i for i in with_sets if i >= expected)
+            raise _Stop(Finding(stray, "a subject set is stored for an entry that is missing"))
+    stray_sets = store.subject_set_indexes(size, 2**63 - 1)
+    if stray_sets:
+        raise _Stop(Finding(stray_sets[0], "a subject set is stored past the end of the log"))
     report.size = size
+
+
+def _check_subject_set(store: AuditStore, index: int, described: SubjectSet | None,
+                       stored: bool, report: Report) -> None:
+    """The entry's subject set is there and matches its digest, or neither exists. Findings
+    name the index and sizes only: never a pseudonym."""
+    if described is None:
+        if stored:
+            raise _Stop(Finding(index, "a subject set is stored for an entry that has none"))
+        return
+    problem = described.problem(store.read_subject_set(index) if stored else None)
+    if problem is not None:
+        raise _Stop(Finding(index, problem))
+    report.subject_sets += 1
 
 
 class _Stop(Exception):
@@ -133,7 +162,9 @@ def verify_store(store: AuditStore, *, log_key: NoteVerifier, origin: str, hash_
             except NoteError as exc:
                 raise _Stop(Finding(None, f"latest checkpoint (size {latest}): {exc}")) from None
         if since is not None and since.lstrip().startswith("{"):
-            _check_archive(since, store)
+            found = archive_finding(since, store)
+            if found is not None:
+                raise _Stop(Finding(*found))
         elif since is not None:
             _check_since(since, log_key, origin, tree)
     except _Stop as stop:
@@ -157,30 +188,3 @@ def _check_since(note: str, log_key: NoteVerifier, origin: str, tree: MerkleTree
                             f"size {old.size} you saved: entries in [0, {old.size}) were "
                             "rewritten (truncated and re-appended, or altered and re-signed)")
                     ) from None
-
-
-def _check_archive(export: str, store: AuditStore) -> None:
-    """Compare the log with an earlier ``pgw audit export`` (JSON lines) the officer archived:
-    names the exact first entry that was rewritten, or where the log was truncated."""
-    archived: list[tuple[int, bytes]] = []
-    for number, line in enumerate(export.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            doc = json.loads(line)
-            entry = json.dumps(doc["entry"], sort_keys=True, separators=(",", ":"),
-                               ensure_ascii=False, allow_nan=False).encode("utf-8")
-            archived.append((int(doc["index"]), entry))
-        except (ValueError, KeyError, TypeError):
-            raise _Stop(Finding(None, f"--since archive line {number}: not an export line")) \
-                from None
-    for start in range(0, len(archived), CHUNK):
-        part = archived[start:start + CHUNK]
-        stored = dict(store.read_indexed(part[0][0], part[-1][0] + 1))
-        for index, entry in part:
-            if index not in stored:
-                raise _Stop(Finding(index, "entry missing compared with your archive: the log "
-                                    "was truncated or the entry deleted"))
-            if stored[index] != entry:
-                raise _Stop(Finding(index, "entry differs from your archive: rewritten "
-                                    "(truncated and re-appended, or altered and re-signed)"))

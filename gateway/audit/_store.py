@@ -13,6 +13,10 @@ Contract every backend keeps:
   first entry. Indexes are dense (0..n-1) and allocated inside that transaction under a lock,
   so several processes sharing one store never reuse or skip an index. A failed batch leaves
   nothing behind.
+* Bulk subject sets (:mod:`gateway.audit._subject_set`) given with a batch are written in that
+  same transaction, each under its entry's index: an entry is never committed without its set,
+  nor a set without its entry. They are opaque BLOBs here; the entry's digest binds them, and
+  the offline verifier checks it.
 * Methods are synchronous and thread-safe; the log calls them through ``asyncio.to_thread``.
 * Backend errors (``sqlite3.Error``, ``psycopg.Error``) are converted where they enter into
   :class:`~gateway.errors.AuditUnavailable`, so callers fail closed on one error type.
@@ -23,12 +27,13 @@ Backends: :mod:`gateway.audit._store_sqlite` (embedded default, WAL + ``synchron
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Protocol, runtime_checkable
 
 from gateway.errors import AuditUnavailable, ConfigError, FieldViolation, InvalidArgument
 
-__all__ = ["AuditStore", "check_profile", "check_range", "iter_entries", "open_store"]
+__all__ = ["AuditStore", "check_profile", "check_range", "iter_entries", "open_store",
+           "subject_set_rows"]
 
 #: Rows fetched per round trip when a caller walks the whole log.
 READ_CHUNK = 10_000
@@ -44,8 +49,19 @@ class AuditStore(Protocol):
     def profile(self) -> tuple[str, str] | None:
         """The stored ``(hash_name, origin)``, or None before :meth:`create`."""
 
-    def append_batch(self, entries: list[bytes]) -> int:
-        """Append ``entries`` atomically and durably; return the index of the first one."""
+    def append_batch(self, entries: list[bytes],
+                     subject_sets: Mapping[int, bytes] | None = None) -> int:
+        """Append ``entries`` atomically and durably; return the index of the first one.
+
+        ``subject_sets`` maps an offset into ``entries`` to that entry's subject set, stored
+        in the same transaction under the entry's index (``first + offset``)."""
+
+    def read_subject_set(self, index: int) -> bytes | None:
+        """The subject set stored for entry ``index``, or None if there is none."""
+
+    def subject_set_indexes(self, start: int, end: int) -> list[int]:
+        """Indexes in ``[start, end)`` that have a stored subject set, ascending."""
+        ...
 
     def size(self) -> int:
         """Number of committed entries."""
@@ -131,6 +147,19 @@ def check_range(start: int, end: int, size: int) -> None:
         raise InvalidArgument(FieldViolation("start", f"got {start}, want >= 0"))
     if end < start or end > size:
         raise InvalidArgument(FieldViolation("end", f"got {end}, want {start} <= end <= {size}"))
+
+
+def subject_set_rows(first: int, count: int,
+                     subject_sets: Mapping[int, bytes] | None) -> list[tuple[int, bytes]]:
+    """``(index, set)`` rows of a batch of ``count`` entries starting at ``first``, in index
+    order; raises ValueError for an offset outside the batch or a set that is not bytes."""
+    rows = []
+    for offset, blob in sorted((subject_sets or {}).items()):
+        if not 0 <= offset < count or not isinstance(blob, bytes):
+            raise ValueError(f"subject set at batch offset {offset!r} ({type(blob).__name__}): "
+                             f"want bytes for an offset in 0..{count - 1}")
+        rows.append((first + offset, blob))
+    return rows
 
 
 def iter_entries(store: AuditStore, start: int = 0, end: int | None = None,

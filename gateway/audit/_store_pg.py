@@ -7,18 +7,20 @@ scoped advisory lock so that replicas starting together do not race on ``CREATE 
 Index allocation: ``append_batch`` locks the single ``audit_seq`` row (``SELECT ... FOR UPDATE``),
 COPYs the batch in binary, advances the sequence and commits, all in one transaction with
 ``synchronous_commit = on``. Replicas therefore serialise on that row only for the length of one
-batch, and the committed indexes are dense with no reuse and no gap.
+batch, and the committed indexes are dense with no reuse and no gap. Bulk subject sets are
+COPYd into ``audit_subject_sets`` (index, bytea) inside that same transaction; the table is
+created with the others, so a database made before subject sets existed gains it on open.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
 import psycopg
 
-from gateway.audit._store import check_profile, check_range
+from gateway.audit._store import check_profile, check_range, subject_set_rows
 from gateway.errors import AuditUnavailable, FieldViolation, InvalidArgument, NotFound
 
 __all__ = ["PostgresAuditStore"]
@@ -35,6 +37,8 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS audit_checkpoints (size bigint PRIMARY KEY, note text NOT NULL)",
     "CREATE TABLE IF NOT EXISTS audit_cosignatures (size bigint NOT NULL, witness text NOT NULL,"
     " line text NOT NULL, PRIMARY KEY (size, witness))",
+    "CREATE TABLE IF NOT EXISTS audit_subject_sets (idx bigint PRIMARY KEY,"
+    " subjects bytea NOT NULL)",
 )
 
 
@@ -107,15 +111,23 @@ class PostgresAuditStore:
             return None
         return meta["hash"], meta.get("origin", "")
 
-    def append_batch(self, entries: list[bytes]) -> int:
+    def append_batch(self, entries: list[bytes],
+                     subject_sets: Mapping[int, bytes] | None = None) -> int:
         with self._tx("append") as cur:
             first = self._next_idx(cur, lock=True)
+            sets = subject_set_rows(first, len(entries), subject_sets)
             if not entries:
                 return first
             with cur.copy("COPY audit_entries (idx, entry) FROM STDIN (FORMAT BINARY)") as copy:
                 copy.set_types(["int8", "bytea"])
                 for index, entry in enumerate(entries, start=first):
                     copy.write_row((index, entry))
+            if sets:
+                with cur.copy("COPY audit_subject_sets (idx, subjects) FROM STDIN"
+                              " (FORMAT BINARY)") as copy:
+                    copy.set_types(["int8", "bytea"])
+                    for row in sets:
+                        copy.write_row(row)
             cur.execute("UPDATE audit_seq SET next_idx = %s WHERE id = 1",
                         (first + len(entries),))
             return first
@@ -160,6 +172,23 @@ class PostgresAuditStore:
                         " ORDER BY idx", (start, end))
             rows = cur.fetchall()
         return [(_int(i), bytes(e)) for i, e in rows]  # type: ignore[call-overload]
+
+    def read_subject_set(self, index: int) -> bytes | None:
+        with self._tx("read_subject_set") as cur:
+            cur.execute("SELECT subjects FROM audit_subject_sets WHERE idx = %s", (index,))
+            row = cur.fetchone()
+        if row is None:
+            return None
+        if not isinstance(row[0], bytes):
+            raise AuditUnavailable(f"PostgreSQL audit store returned a non-bytea subject set "
+                                   f"at {index}")
+        return row[0]
+
+    def subject_set_indexes(self, start: int, end: int) -> list[int]:
+        with self._tx("subject_set_indexes") as cur:
+            cur.execute("SELECT idx FROM audit_subject_sets WHERE idx >= %s AND idx < %s"
+                        " ORDER BY idx", (start, end))
+            return [_int(r[0]) for r in cur.fetchall()]
 
     def checkpoint_sizes(self) -> list[int]:
         with self._tx("checkpoint_sizes") as cur:

@@ -4,17 +4,21 @@ One connection per store, used as the single writer: WAL journal, ``synchronous=
 commit is on disk before ``append_batch`` returns, so an acknowledged entry survives kill -9 and
 power loss), and ``BEGIN IMMEDIATE`` so that indexes are allocated under SQLite's write lock even
 when several processes open the same file. A thread lock serialises callers within a process.
+
+Bulk subject sets live in ``audit_subject_sets`` (index, BLOB), written inside the same
+``BEGIN IMMEDIATE`` transaction as their entries; the table is created on open like the others,
+so a database made before subject sets existed gains it the first time it is opened.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
-from gateway.audit._store import check_profile, check_range
+from gateway.audit._store import check_profile, check_range, subject_set_rows
 from gateway.errors import AuditUnavailable, FieldViolation, InvalidArgument, NotFound
 from gateway.logs import get_logger
 
@@ -33,6 +37,8 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS audit_checkpoints (size INTEGER PRIMARY KEY, note TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS audit_cosignatures (size INTEGER NOT NULL, witness TEXT NOT NULL,"
     " line TEXT NOT NULL, PRIMARY KEY (size, witness))",
+    "CREATE TABLE IF NOT EXISTS audit_subject_sets (idx INTEGER PRIMARY KEY,"
+    " subjects BLOB NOT NULL)",
 )
 
 
@@ -95,16 +101,19 @@ class SqliteAuditStore:
             return None
         return meta["hash"], meta.get("origin", "")
 
-    def append_batch(self, entries: list[bytes]) -> int:
+    def append_batch(self, entries: list[bytes],
+                     subject_sets: Mapping[int, bytes] | None = None) -> int:
         with self._tx("append") as conn:
             first = int(conn.execute("SELECT next_idx FROM audit_seq WHERE id = 1").fetchone()[0])
+            sets = subject_set_rows(first, len(entries), subject_sets)
             if not entries:
                 return first
             conn.executemany("INSERT INTO audit_entries (idx, entry) VALUES (?, ?)",
                              zip(range(first, first + len(entries)), entries, strict=True))
+            conn.executemany("INSERT INTO audit_subject_sets (idx, subjects) VALUES (?, ?)", sets)
             conn.execute("UPDATE audit_seq SET next_idx = ? WHERE id = 1",
                          (first + len(entries),))
-        self._after_append(sum(map(len, entries)))
+        self._after_append(sum(map(len, entries)) + sum(len(blob) for _, blob in sets))
         return first
 
     def _after_append(self, appended: int) -> None:
@@ -155,6 +164,20 @@ class SqliteAuditStore:
             rows = conn.execute("SELECT idx, entry FROM audit_entries WHERE idx >= ? AND idx < ?"
                                 " ORDER BY idx", (start, end)).fetchall()
         return [(int(i), bytes(e)) for i, e in rows]
+
+    def read_subject_set(self, index: int) -> bytes | None:
+        with self._tx("read_subject_set", immediate=False) as conn:
+            row = conn.execute("SELECT subjects FROM audit_subject_sets WHERE idx = ?",
+                               (index,)).fetchone()
+        if row is not None and not isinstance(row[0], bytes):
+            raise AuditUnavailable(f"SQLite audit store has a non-BLOB subject set at {index}")
+        return None if row is None else bytes(row[0])
+
+    def subject_set_indexes(self, start: int, end: int) -> list[int]:
+        with self._tx("subject_set_indexes", immediate=False) as conn:
+            rows = conn.execute("SELECT idx FROM audit_subject_sets WHERE idx >= ? AND idx < ?"
+                                " ORDER BY idx", (start, end)).fetchall()
+        return [int(r[0]) for r in rows]
 
     def checkpoint_sizes(self) -> list[int]:
         with self._tx("checkpoint_sizes", immediate=False) as conn:

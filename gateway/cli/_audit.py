@@ -13,6 +13,7 @@ from typing import Any
 
 import grpc
 
+from gateway.cli import _audit_export
 from gateway.cli._common import (
     CliError,
     add_config,
@@ -65,11 +66,15 @@ def register(sub: Any) -> None:
     s.add_argument("--subject", metavar="ID", help="a person's GB 11643 id")
     s.add_argument("--limit", type=int, default=100)
     s.set_defaults(run=run_search)
-    e = actions.add_parser("export", help="export entries with inclusion proofs as JSON lines")
+    e = actions.add_parser("export", help="export entries with inclusion proofs as JSON lines",
+                           description="Write entries with inclusion proofs as JSON lines. A bulk "
+                           "entry's subject set is read from the audit store ([audit] dsn) and "
+                           "written into its line, so the archive can answer who was accessed.")
     _remote(e)
     e.add_argument("--start", type=int, default=0)
     e.add_argument("--end", type=int, default=0, help="exclusive; 0 for the latest checkpoint")
     e.add_argument("--out", type=Path, help="file (default: standard output)")
+    _audit_export.add_arguments(e)
     e.set_defaults(run=run_export)
     t = actions.add_parser("tail", help="show the newest entries (--follow to keep watching)")
     _remote(t)
@@ -110,8 +115,10 @@ def verify_and_report(cfg: Config, since: Path | None = None) -> bool:
         store.close()
     took = time.perf_counter() - started
     if report.ok:
+        sets = (f", {report.subject_sets} subject sets match their digests"
+                if report.subject_sets else "")
         print(f"OK: {report.size} entries recomputed ({cfg.audit_hash}), {report.checkpoints} "
-              f"signed checkpoints match; latest cosigned by {len(report.cosigned_by)} of "
+              f"signed checkpoints match{sets}; latest cosigned by {len(report.cosigned_by)} of "
               f"{len(witnesses)} witnesses ({', '.join(report.cosigned_by) or 'none'}; "
               f"{cfg.witness_quorum} required){'; extends --since' if since else ''} "
               f"[{took:.2f} s]")
@@ -191,26 +198,7 @@ def run_search(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    async def export(stub: Any, md: Any) -> int:
-        out = args.out.open("w") if args.out else sys.stdout
-        count = 0
-        try:
-            async for item in stub.Export(audit_pb2.ExportRequest(start=args.start, end=args.end),
-                                          metadata=md):
-                out.write(json.dumps({
-                    "index": item.entry.index, "tree_size": item.tree_size,
-                    "entry": json.loads(item.entry.entry),
-                    "inclusion_proof": [h.hex() for h in item.inclusion_proof]}) + "\n")
-                count += 1
-                if count % 10_000 == 0:
-                    print(f"  exported {count} entries", file=sys.stderr)
-        finally:
-            if args.out:
-                out.close()
-        return count
-    count = _call(args, export)
-    print(f"exported {count} entries", file=sys.stderr)
-    return 0
+    return _audit_export.run_export(args, _call)
 
 
 def run_tail(args: argparse.Namespace) -> int:

@@ -54,9 +54,10 @@ class AggregateResult:
 class ComputeClient:
     """One channel to the gateway's ComputeService; use as an async context manager.
 
-    ``max_message`` is the channel's gRPC message ceiling: a result's summary carries the
-    audit receipt, whose entry holds one 64-hex pseudonym per subject (about 70 bytes each,
-    so over 16 MiB from about 2^18 subjects on; the gateway's own ceiling must allow it too).
+    ``max_message`` is the channel's gRPC message ceiling. A result's summary carries the
+    audit receipt; past 1,024 subjects its entry names them by a digest of their subject set
+    (kept beside the log), so the receipt stays about a kilobyte at any size and the default
+    16 MiB is enough (it used to be exceeded from about 2^18 subjects on).
     """
 
     def __init__(self, address: str, token: str, *, keys: HeKeys | None = None,

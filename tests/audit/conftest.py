@@ -50,10 +50,11 @@ class StoreTarget:
             with psycopg.connect(self.admin_dsn, autocommit=True) as conn:
                 conn.execute(sql.encode())
 
-    def inject_insert_fault(self, index: int) -> None:
-        """Make the insert of entry ``index`` fail inside the database."""
+    def inject_insert_fault(self, index: int, table: str = "audit_entries") -> None:
+        """Make the insert of row ``index`` into ``table`` (entries, or ``audit_subject_sets``:
+        after the batch's entries were inserted) fail inside the database."""
         if self.kind == "sqlite":
-            self.execute(f"CREATE TRIGGER pgw_fault BEFORE INSERT ON audit_entries"
+            self.execute(f"CREATE TRIGGER pgw_fault BEFORE INSERT ON {table}"
                          f" WHEN NEW.idx = {index} BEGIN SELECT RAISE(ABORT, 'injected fault');"
                          f" END;")
         else:
@@ -61,14 +62,14 @@ class StoreTarget:
                 "CREATE FUNCTION pgw_fault() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
                 f" IF NEW.idx = {index} THEN RAISE EXCEPTION 'injected fault'; END IF;"
                 " RETURN NEW; END $$;"
-                " CREATE TRIGGER pgw_fault BEFORE INSERT ON audit_entries"
+                f" CREATE TRIGGER pgw_fault BEFORE INSERT ON {table}"
                 " FOR EACH ROW EXECUTE FUNCTION pgw_fault();")
 
-    def clear_fault(self) -> None:
+    def clear_fault(self, table: str = "audit_entries") -> None:
         if self.kind == "sqlite":
             self.execute("DROP TRIGGER pgw_fault;")
         else:
-            self.execute("DROP TRIGGER pgw_fault ON audit_entries; DROP FUNCTION pgw_fault();")
+            self.execute(f"DROP TRIGGER pgw_fault ON {table}; DROP FUNCTION pgw_fault();")
 
 
 def _pg_target() -> Iterator[StoreTarget]:

@@ -63,10 +63,10 @@ class FlakyStore:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
-    def append_batch(self, entries: list[bytes]) -> int:
+    def append_batch(self, entries: list[bytes], subject_sets: Any = None) -> int:
         if self.append_fault == "before":
             raise OSError("injected: connection reset before commit")
-        first = self.inner.append_batch(entries)
+        first = self.inner.append_batch(entries, subject_sets)
         if self.append_fault == "after":
             raise OSError("injected: acknowledgement lost after commit")
         return int(first)

@@ -102,10 +102,12 @@ def test_unknown_field_is_refused(dbs: dict[str, Path]) -> None:
 
 def test_opened_read_only(dbs: dict[str, Path]) -> None:
     source = bank.open_source(dbs["bank"])
-    conn = source._idle.get_nowait()  # white-box: the pooled connection refuses writes
-    with pytest.raises(sqlite3.OperationalError, match="readonly"):
-        conn.execute("DELETE FROM bank")
-    conn.close()
+    try:
+        with source._pool.borrow() as conn:  # white-box: a pooled connection refuses writes
+            with pytest.raises(sqlite3.OperationalError, match="readonly"):
+                conn.execute("DELETE FROM bank")
+    finally:
+        asyncio.run(source.aclose())
 
 
 def test_closed_source_refuses(dbs: dict[str, Path]) -> None:

@@ -145,13 +145,14 @@ def fresh_store(kind: str, where: Path) -> Iterator[Target]:
 
 @dataclasses.dataclass(frozen=True)
 class Snapshot:
-    """A log's content up to ``size``: entries, checkpoint notes, cosignature lines."""
+    """A log's content up to ``size``: entries, subject sets, checkpoint notes, cosignatures."""
 
     hash_name: str
     origin: str
     entries: list[bytes]
     notes: dict[int, str]
     cosigs: dict[int, list[tuple[str, str]]]
+    subject_sets: dict[int, bytes] = dataclasses.field(default_factory=dict)
 
     @property
     def size(self) -> int:
@@ -165,8 +166,9 @@ def snapshot(dsn: str, size: int) -> Snapshot:
         assert profile is not None
         sizes = [s for s in store.checkpoint_sizes() if s <= size]
         notes = {s: store.checkpoint_at(s) or "" for s in sizes}
+        sets = {i: store.read_subject_set(i) or b"" for i in store.subject_set_indexes(0, size)}
         return Snapshot(profile[0], profile[1], store.read(0, size), notes,
-                        {s: store.cosignatures(s) for s in sizes})
+                        {s: store.cosignatures(s) for s in sizes}, sets)
     finally:
         store.close()
 
@@ -176,7 +178,7 @@ def clone(snap: Snapshot, dsn: str) -> None:
     store = open_store(dsn)
     try:
         store.create(snap.hash_name, snap.origin)
-        store.append_batch(snap.entries)
+        store.append_batch(snap.entries, snap.subject_sets)
         for size, note in snap.notes.items():
             store.save_checkpoint(size, note)
             for witness, line in snap.cosigs[size]:

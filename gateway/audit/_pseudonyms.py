@@ -1,0 +1,75 @@
+"""Keyed pseudonyms of data subjects: how the audit log names people without their ids.
+
+A pseudonym is ``HMAC-SHA256(key, "pgw/audit/subject-pseudonym/v1\\x00" || id)``: 32 bytes,
+written as 64 lowercase hex digits inside an entry (:func:`subject_pseudonyms`) or as the raw
+32 bytes in a bulk subject set (:func:`pseudonym_blob`; see :mod:`gateway.audit._subject_set`).
+An officer holding the key recomputes it from a person's id to answer "who accessed this
+person?"; without the key the log cannot be linked back to ids (nor across gateways).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from gateway.hmac_pads import hmac_sha256_many
+
+__all__ = ["Pseudonyms", "packed_pseudonym_blob", "pseudonym_blob", "subject_pseudonym",
+           "subject_pseudonyms"]
+
+_PSEUDONYM_DOMAIN = b"pgw/audit/subject-pseudonym/v1\x00"
+
+
+class Pseudonyms(tuple[str, ...]):
+    """Pseudonyms made by :func:`subject_pseudonyms`: 64 lowercase hex digits each by
+    construction, so an entry skips re-checking them, and their JSON list is joined once,
+    where they are made (possibly a worker thread), not when the entry is encoded. Equal to
+    the plain tuple of the same strings."""
+
+    json: bytes
+
+    def __new__(cls, values: Sequence[str]) -> Pseudonyms:
+        made = super().__new__(cls, values)
+        made.json = ('["' + '","'.join(made) + '"]').encode() if made else b"[]"
+        return made
+
+
+def _messages(key: bytes, subject_ids: Sequence[str]) -> Iterable[bytes]:
+    """The ids as bytes; packed ids (``gateway.packed_ids.PackedIds``) are sliced from their
+    buffer, without making strings."""
+    if len(key) < 32:
+        raise ValueError(f"pseudonym key is {len(key)} bytes: want at least 32")
+    data = getattr(subject_ids, "data", None)
+    if isinstance(data, bytes) and len(subject_ids) and not len(data) % len(subject_ids):
+        width = len(data) // len(subject_ids)
+        return (data[i:i + width] for i in range(0, len(data), width))
+    return (s.encode() for s in subject_ids)
+
+
+def subject_pseudonym(key: bytes, subject_id: str) -> str:
+    """Keyed pseudonym of a data subject: hex HMAC-SHA256 under a fixed domain prefix."""
+    return subject_pseudonyms(key, [subject_id])[0]
+
+
+def subject_pseudonyms(key: bytes, subject_ids: Sequence[str]) -> Pseudonyms:
+    """:func:`subject_pseudonym` of each id; the keyed state is set up once for all of them."""
+    return Pseudonyms(hmac_sha256_many(key, _messages(key, subject_ids),  # type: ignore[arg-type]
+                                       _PSEUDONYM_DOMAIN, hexdigest=True))
+
+
+def pseudonym_blob(key: bytes, subject_ids: Sequence[str]) -> bytes:
+    """The raw 32-byte pseudonyms of ``subject_ids``, concatenated in order: the stored form of
+    a bulk subject set (2^20 subjects: 32 MiB, and no hex or JSON made for them)."""
+    return b"".join(hmac_sha256_many(key, _messages(key, subject_ids),  # type: ignore[arg-type]
+                                     _PSEUDONYM_DOMAIN))
+
+
+def packed_pseudonym_blob(key: bytes, packed: bytes, width: int) -> bytes:
+    """:func:`pseudonym_blob` of ids packed ``width`` bytes each: a picklable job, so a
+    gateway can hash a bulk compute's subjects in its worker processes (a thread would hold
+    the GIL the gateway's event loop needs while ciphertexts stream in)."""
+    if width < 1 or len(packed) % width:
+        raise ValueError(f"packed ids: {len(packed)} bytes is not a multiple of {width}")
+    if len(key) < 32:
+        raise ValueError(f"pseudonym key is {len(key)} bytes: want at least 32")
+    items = (packed[i:i + width] for i in range(0, len(packed), width))
+    return b"".join(hmac_sha256_many(key, items, _PSEUDONYM_DOMAIN))  # type: ignore[arg-type]
