@@ -88,6 +88,9 @@ class Config:
     # [budgets] dsn: sqlite:///path, postgresql://..., redis://...; None: beside the audit log
     # (gateway.budgets.default_budget_dsn, resolved at start-up against the audit_dsn in force)
     budgets_dsn: str | None = None
+    # [gateway] connector_max_inflight: Fetch calls in flight per connector before further
+    # specs queue and share one FetchBatch call (gateway._coalesce); a large value: no batching
+    connector_max_inflight: int = 1  # = gateway._coalesce.DEFAULT_MAX_INFLIGHT (tested)
 
     def witness_name(self, partner: str) -> str:
         """The name a partner's witness signs cosignatures with."""
@@ -187,10 +190,18 @@ def load_config(path: Path | str | None = None) -> Config:
         tls=tls,
         admin_listen=gw.get("admin_listen", str, None),
         budgets_dsn=budgets_dsn,
+        connector_max_inflight=_at_least_one(gw, "connector_max_inflight", 1),
     )
     for section in (gw, auth, audit, data, budgets):
         section.finish()
     return cfg
+
+
+def _at_least_one(section: _Section, key: str, default: int) -> int:
+    value: int = section.get(key, int, default)
+    if value < 1:
+        raise ConfigError(f"{section.path}: [{section.name}] {key}: got {value}, want >= 1")
+    return value
 
 
 def _tls(path: Path, data: Any) -> TlsConfig:

@@ -3,7 +3,8 @@
 Third-party (grpc) errors are converted where they enter, by ``gateway.upstream``, into the pgw
 error tree.
 Deadlines propagate: each call gets the requester's remaining time, capped by the configured
-per-request timeout.
+per-request timeout. Under load, the specs waiting for one partner share a ``FetchBatch`` call
+(``gateway._coalesce``); each keeps its own answer, error and deadline.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from __future__ import annotations
 import grpc
 
 from connectors.sdk._schema import FieldType
-from gateway.errors import Unavailable, UpstreamViolation
+from gateway._coalesce import DEFAULT_MAX_INFLIGHT, FetchLanes
+from gateway.errors import Unavailable
 from gateway.metrics import CONNECTOR_CALL_SECONDS
 from gateway.pb.pgw.v1 import connector_pb2, connector_pb2_grpc
 from gateway.upstream import partner_failure
@@ -30,16 +32,22 @@ class Catalogue:
 
 
 class ConnectorClients:
-    """A channel per partner, opened lazily; catalogues cached after the first Describe."""
+    """A channel per partner, opened lazily; catalogues cached after the first Describe.
+
+    ``max_inflight``: Fetch calls in flight per partner before further specs queue and go out
+    together as one FetchBatch ([gateway] connector_max_inflight).
+    """
 
     def __init__(self, addresses: dict[str, str], *, timeout_s: float = 10.0,
-                 credentials: grpc.ChannelCredentials | None = None) -> None:
+                 credentials: grpc.ChannelCredentials | None = None,
+                 max_inflight: int = DEFAULT_MAX_INFLIGHT) -> None:
         self._addresses = dict(addresses)
         self._credentials = credentials  # mutual TLS to the connectors; None: plaintext
         self._timeout = timeout_s
         self._channels: dict[str, grpc.aio.Channel] = {}
         self._stubs: dict[str, connector_pb2_grpc.ConnectorServiceStub] = {}
         self._catalogues: dict[str, Catalogue] = {}
+        self._lanes = FetchLanes(self._stub, max_inflight=max_inflight)
 
     @property
     def partners(self) -> list[str]:
@@ -79,17 +87,8 @@ class ConnectorClients:
 
     async def fetch(self, partner: str, signed: connector_pb2.SignedReleaseSpec,
                     remaining: float | None) -> connector_pb2.FetchResponse:
-        try:
-            with CONNECTOR_CALL_SECONDS.time(partner=partner, method="Fetch"):
-                answer = await self._stub(partner).Fetch(
-                    connector_pb2.FetchRequest(signed_spec=signed),
-                    timeout=self._timeout_for(remaining))
-        except grpc.aio.AioRpcError as err:
-            raise partner_failure(partner, err, operation="query") from None
-        if answer is None:  # grpc.aio answers None (and logs) for bytes it cannot decode
-            raise UpstreamViolation(f"partner {partner} answered bytes that are not a "
-                                    "FetchResponse", reason=f"undecodable answer from {partner}")
-        return answer  # type: ignore[no-any-return]
+        """``partner``'s answer to ``signed``; a GatewayError (``partner_failure``) if none."""
+        return await self._lanes.fetch(partner, signed, self._timeout_for(remaining))
 
     async def cosign(self, partner: str, request: connector_pb2.CosignRequest
                      ) -> connector_pb2.CosignResponse:
@@ -98,6 +97,7 @@ class ConnectorClients:
             request, timeout=self._timeout)
 
     async def aclose(self) -> None:
+        await self._lanes.aclose()
         for channel in self._channels.values():
             await channel.close()
         self._channels.clear()

@@ -209,6 +209,10 @@ DECISIONS = REGISTRY.counter(
 CONNECTOR_CALL_SECONDS = REGISTRY.histogram(
     "pgw_connector_call_seconds", "Latency of gateway calls to a partner connector.",
     ("partner", "method"))
+CONNECTOR_BATCH_ITEMS = REGISTRY.histogram(
+    "pgw_connector_batch_items",
+    "Release specs per gateway Fetch call to a partner connector (1: a plain Fetch, more: a "
+    "coalesced FetchBatch).", ("partner",), buckets=(1, 2, 4, 8, 16, 32, 64))
 AUDIT_APPEND_SECONDS = REGISTRY.histogram(
     "pgw_audit_append_seconds", "Latency of a durable, checkpointed audit append.")
 

@@ -86,7 +86,8 @@ async def start_gateway(cfg: Config, *, listen: str | None = None) -> Running:
     # [tls]: mutual TLS to every connector channel (dispatch, compute, join); else plaintext
     dial = pki.gateway_channel_credentials(cfg.tls) if cfg.tls is not None else None
     clients = ConnectorClients({p: c.address for p, c in cfg.connectors.items()},
-                               timeout_s=cfg.request_timeout_s, credentials=dial)
+                               timeout_s=cfg.request_timeout_s, credentials=dial,
+                               max_inflight=cfg.connector_max_inflight)
     audit_log = await open_audit_log(cfg)
     recorder = AuditRecorder(audit_log, load_secret(cfg.audit_pseudonym_key))
     # Agreements: the policy files as baseline, approvals and revocations from the registry

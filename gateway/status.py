@@ -4,7 +4,8 @@ Every servicer method of the gateway and the connectors is wrapped with :func:`r
 the call a request id, binds it to the log context, and maps any :class:`GatewayError` to its
 status code plus ``google.rpc`` details (BadRequest field violations, ErrorInfo with the refused
 fields). Anything else becomes a bare ``INTERNAL`` with no stack trace and no message text, and
-is logged (redacted) for the operators.
+is logged (redacted) for the operators. :func:`settle` does the same for one item of a batch
+RPC (``FetchBatch``), so each item ends exactly as a unary call of it would.
 """
 
 from __future__ import annotations
@@ -34,15 +35,51 @@ def new_request_id() -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
-def to_status(err: GatewayError) -> grpc.Status:
-    """The gRPC status (code, message, ``grpc-status-details-bin``) for an error."""
+def status_of(err: GatewayError) -> status_pb2.Status:
+    """The ``google.rpc.Status`` for an error: its code, outward message and details."""
     packed = []
     for d in err.details():
         a = any_pb2.Any()
         a.Pack(d)
         packed.append(a)
-    return rpc_status.to_status(status_pb2.Status(
-        code=err.code.value[0], message=err.outward_message(), details=packed))
+    return status_pb2.Status(code=err.code.value[0], message=err.outward_message(),
+                             details=packed)
+
+
+def to_status(err: GatewayError) -> grpc.Status:
+    """The gRPC status (code, message, ``grpc-status-details-bin``) for an error."""
+    return rpc_status.to_status(status_of(err))
+
+
+def _internal_message(rid: str) -> str:
+    return f"internal error (request id {rid}); the operators have the log"
+
+
+def _log_refused(method: str, err: GatewayError, started: float) -> None:
+    log.info("rpc_refused", method=method, code=err.code.name, reason=err.reason,
+             duration_ms=round((time.perf_counter() - started) * 1000, 2))
+
+
+async def settle(work: Callable[[], Awaitable[T]], *, method: str) -> T | status_pb2.Status:
+    """One item of a batch RPC, settled as :func:`rpc` settles a whole call: under a request id
+    of its own, its result, or the ``google.rpc.Status`` a unary call of it would have ended
+    with (the same mapping and the same log lines). Run each item in its own task (``gather``)
+    so that the request id bound here stays the item's."""
+    rid = new_request_id()
+    bind_request_id(rid)
+    started = time.perf_counter()
+    try:
+        result = await work()
+    except GatewayError as err:
+        _log_refused(method, err, started)
+        return status_of(err)
+    except Exception as exc:  # noqa: BLE001 - last line of defence: no stack trace outward
+        log.error("rpc_internal_error", method=method, exc_info=exc)
+        return status_pb2.Status(code=grpc.StatusCode.INTERNAL.value[0],
+                                 message=_internal_message(rid))
+    log.debug("rpc_ok", method=method, code="OK",
+              duration_ms=round((time.perf_counter() - started) * 1000, 2))
+    return result
 
 
 def rpc(method: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
@@ -58,16 +95,14 @@ def rpc(method: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
             result = await method(self, request, context, rid)
         except GatewayError as err:
             status = to_status(err)
-            log.info("rpc_refused", method=name, code=err.code.name, reason=err.reason,
-                     duration_ms=round((time.perf_counter() - started) * 1000, 2))
+            _log_refused(name, err, started)
             await context.abort(status.code, status.details, status.trailing_metadata)
             raise  # unreachable: abort raises
         except (grpc.aio.AbortError, GeneratorExit):
             raise
         except Exception as exc:  # noqa: BLE001 - last line of defence: no stack trace outward
             log.error("rpc_internal_error", method=name, exc_info=exc)
-            await context.abort(grpc.StatusCode.INTERNAL,
-                                f"internal error (request id {rid}); the operators have the log")
+            await context.abort(grpc.StatusCode.INTERNAL, _internal_message(rid))
             raise
         log.debug("rpc_ok", method=name, code="OK",
                  duration_ms=round((time.perf_counter() - started) * 1000, 2))

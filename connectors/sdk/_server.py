@@ -4,6 +4,7 @@ A connector author writes data access only. Everything that guards a release liv
 the signed spec is verified (signature, freshness, replay), re-checked against the partner's
 *own* copy of the agreement (anything wider is refused), subjects are validated, only the
 granted fields are read, and every value is transformed at the source before it leaves.
+``Fetch`` and each item of ``FetchBatch`` (``_fetch_batch``) take that one path, ``_release``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from connectors.sdk._datasource import DataSource
+from connectors.sdk._fetch_batch import fetch_batch
 from connectors.sdk._schema import FieldType
 from connectors.sdk._spec import SpecVerifier
 from connectors.sdk._transforms import TRANSFORMS, build_transform, derive_pseudonym_key
@@ -64,7 +66,20 @@ class ConnectorService(connector_pb2_grpc.ConnectorServiceServicer):
     @rpc
     async def Fetch(self, request: connector_pb2.FetchRequest,
                     context: grpc.aio.ServicerContext, rid: str) -> connector_pb2.FetchResponse:
-        spec = self.verifier.verify(request.signed_spec)
+        return await self._release(request.signed_spec)
+
+    @rpc
+    async def FetchBatch(self, request: connector_pb2.FetchBatchRequest,
+                         context: grpc.aio.ServicerContext,
+                         rid: str) -> connector_pb2.FetchBatchResponse:
+        return await fetch_batch(self._release, request.requests)
+
+    async def _release(self, signed: connector_pb2.SignedReleaseSpec
+                       ) -> connector_pb2.FetchResponse:
+        """One signed spec, verified and answered: the whole of a Fetch, and of each FetchBatch
+        item. Every check runs before the first ``await`` (FetchBatch relies on it for replay
+        order)."""
+        spec = self.verifier.verify(signed)
         if spec.operation:
             raise PermissionDenied("a Fetch takes a plain release spec",
                                    reason=f"spec for operation {spec.operation!r} sent to Fetch")
@@ -79,7 +94,7 @@ class ConnectorService(connector_pb2_grpc.ConnectorServiceServicer):
                                    reason="limits.max_subjects_per_request exceeded")
         pipeline = self._pipeline(agreement, [f.field for f in spec.fields])
         readable = [field for field, transform, _ in pipeline if transform != "suppress"]
-        # The call's deadline bounds this: when it passes, grpc cancels this handler and with
+        # The call's deadline bounds this: when it passes, grpc cancels the handler and with
         # it the read (no extra timer task per call).
         rows = await self.source.fetch(subjects, readable)
         return connector_pb2.FetchResponse(request_id=spec.request_id,

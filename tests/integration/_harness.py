@@ -17,9 +17,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import json
 import shutil
 import sqlite3
 import threading
+import time
 import uuid
 from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -35,10 +37,12 @@ from gateway.auth import DevIssuer
 from gateway.config import PARTNERS, Config
 from gateway.pb.pgw.v1 import (
     common_pb2,
+    connector_pb2,
     connector_pb2_grpc,
     gateway_pb2,
     gateway_pb2_grpc,
 )
+from gateway.policy import Agreement
 from gateway.server import Running, start_gateway, start_partner
 
 T = TypeVar("T")
@@ -246,6 +250,33 @@ def copy_policies(src: Path, dst: Path, extra: Mapping[str, str]) -> Path:
 
 def new_request_id() -> str:
     return uuid.uuid4().hex
+
+
+def params_json(params: dict[str, Any]) -> str:
+    return json.dumps(params, sort_keys=True, separators=(",", ":"))
+
+
+def make_spec(a: Agreement, subjects: list[str], **over: Any) -> connector_pb2.ReleaseSpec:
+    """The spec the gateway would send for ``a`` (every granted field), with overrides."""
+    now_ms = int(time.time() * 1000)
+    spec = connector_pb2.ReleaseSpec(
+        request_id=uuid.uuid4().hex, requester_org=a.requester_org, purpose=a.purpose,
+        agreement=common_pb2.AgreementRef(id=a.id, version=a.version,
+                                          content_hash=a.content_hash),
+        partner=a.partner, subjects=subjects,
+        fields=[common_pb2.FieldRelease(field=g.field, transform=g.transform,
+                                        params_json=params_json(g.param_dict))
+                for g in a.fields],
+        issued_at_ms=now_ms, expires_at_ms=now_ms + 30_000)
+    for name, value in over.items():
+        if name == "fields":
+            del spec.fields[:]
+            spec.fields.extend(value)
+        elif name == "agreement":
+            spec.agreement.CopyFrom(value)
+        else:
+            setattr(spec, name, value)
+    return spec
 
 
 def code_of(call: Callable[[], Any]) -> grpc.RpcError:

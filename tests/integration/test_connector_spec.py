@@ -5,16 +5,14 @@ every variant the connector must refuse is refused with an exact code, and nothi
 
 from __future__ import annotations
 
-import json
 import time
-import uuid
 from collections.abc import Callable
 from typing import Any
 
 import grpc
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from pgw_it_harness import RawData, Stack, code_of
+from pgw_it_harness import RawData, Stack, code_of, make_spec, params_json
 
 from connectors.sdk._spec import sign_spec
 from gateway.keys import key_id, load_private_key
@@ -27,33 +25,6 @@ LOAN_SS = "hpf-loan-ss"
 
 def agreement(stack: Stack, agreement_id: str) -> Agreement:
     return load_policies(stack.cfg.policies).agreement(agreement_id)
-
-
-def params_json(params: dict[str, Any]) -> str:
-    return json.dumps(params, sort_keys=True, separators=(",", ":"))
-
-
-def make_spec(a: Agreement, subjects: list[str], **over: Any) -> connector_pb2.ReleaseSpec:
-    """The spec the gateway would send for ``a`` (every granted field), with overrides."""
-    now_ms = int(time.time() * 1000)
-    spec = connector_pb2.ReleaseSpec(
-        request_id=uuid.uuid4().hex, requester_org=a.requester_org, purpose=a.purpose,
-        agreement=common_pb2.AgreementRef(id=a.id, version=a.version,
-                                          content_hash=a.content_hash),
-        partner=a.partner, subjects=subjects,
-        fields=[common_pb2.FieldRelease(field=g.field, transform=g.transform,
-                                        params_json=params_json(g.param_dict))
-                for g in a.fields],
-        issued_at_ms=now_ms, expires_at_ms=now_ms + 30_000)
-    for name, value in over.items():
-        if name == "fields":
-            del spec.fields[:]
-            spec.fields.extend(value)
-        elif name == "agreement":
-            spec.agreement.CopyFrom(value)
-        else:
-            setattr(spec, name, value)
-    return spec
 
 
 @pytest.fixture(scope="module")

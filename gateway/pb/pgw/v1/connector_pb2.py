@@ -23,38 +23,47 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import any_pb2 as google_dot_protobuf_dot_any__pb2
 from gateway.pb.pgw.v1 import common_pb2 as pgw_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16pgw/v1/connector.proto\x12\x06pgw.v1\x1a\x13pgw/v1/common.proto\"\x11\n\x0f\x44\x65scribeRequest\"d\n\tFieldInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x1f\n\x04kind\x18\x02 \x01(\x0e\x32\x11.pgw.v1.FieldKind\x12\x13\n\x0bsensitivity\x18\x03 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\"Z\n\x10\x44\x65scribeResponse\x12\x0f\n\x07partner\x18\x01 \x01(\t\x12!\n\x06\x66ields\x18\x02 \x03(\x0b\x32\x11.pgw.v1.FieldInfo\x12\x12\n\ntransforms\x18\x03 \x03(\t\"\x93\x02\n\x0bReleaseSpec\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x15\n\rrequester_org\x18\x02 \x01(\t\x12\x0f\n\x07purpose\x18\x03 \x01(\t\x12\'\n\tagreement\x18\x04 \x01(\x0b\x32\x14.pgw.v1.AgreementRef\x12\x0f\n\x07partner\x18\x05 \x01(\t\x12\x10\n\x08subjects\x18\x06 \x03(\t\x12$\n\x06\x66ields\x18\x07 \x03(\x0b\x32\x14.pgw.v1.FieldRelease\x12\x14\n\x0cissued_at_ms\x18\x08 \x01(\x03\x12\x15\n\rexpires_at_ms\x18\t \x01(\x03\x12\x11\n\toperation\x18\n \x01(\t\x12\x16\n\x0eoperation_spec\x18\x0b \x01(\x0c\"D\n\x11SignedReleaseSpec\x12\x0c\n\x04spec\x18\x01 \x01(\x0c\x12\x11\n\tsignature\x18\x02 \x01(\x0c\x12\x0e\n\x06key_id\x18\x03 \x01(\t\">\n\x0c\x46\x65tchRequest\x12.\n\x0bsigned_spec\x18\x01 \x01(\x0b\x32\x19.pgw.v1.SignedReleaseSpec\"O\n\x03Row\x12\x15\n\rsubject_index\x18\x01 \x01(\r\x12\r\n\x05\x66ound\x18\x02 \x01(\x08\x12\"\n\x06values\x18\x03 \x03(\x0b\x32\x12.pgw.v1.FieldValue\">\n\rFetchResponse\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x19\n\x04rows\x18\x02 \x03(\x0b\x32\x0b.pgw.v1.Row\"P\n\rCosignRequest\x12\x12\n\ncheckpoint\x18\x01 \x01(\t\x12\x10\n\x08old_size\x18\x02 \x01(\x04\x12\x19\n\x11\x63onsistency_proof\x18\x03 \x03(\x0c\"3\n\x0e\x43osignResponse\x12\x13\n\x0b\x63osignature\x18\x01 \x01(\t\x12\x0c\n\x04size\x18\x02 \x01(\x04*\xd8\x01\n\tFieldKind\x12\x1a\n\x16\x46IELD_KIND_UNSPECIFIED\x10\x00\x12\x15\n\x11\x46IELD_KIND_STRING\x10\x01\x12\x12\n\x0e\x46IELD_KIND_INT\x10\x02\x12\x14\n\x10\x46IELD_KIND_FLOAT\x10\x03\x12\x13\n\x0f\x46IELD_KIND_BOOL\x10\x04\x12\x13\n\x0f\x46IELD_KIND_DATE\x10\x05\x12\x14\n\x10\x46IELD_KIND_MONTH\x10\x06\x12\x13\n\x0f\x46IELD_KIND_CODE\x10\x07\x12\x19\n\x15\x46IELD_KIND_FLOAT_LIST\x10\x08\x32\xc0\x01\n\x10\x43onnectorService\x12=\n\x08\x44\x65scribe\x12\x17.pgw.v1.DescribeRequest\x1a\x18.pgw.v1.DescribeResponse\x12\x34\n\x05\x46\x65tch\x12\x14.pgw.v1.FetchRequest\x1a\x15.pgw.v1.FetchResponse\x12\x37\n\x06\x43osign\x12\x15.pgw.v1.CosignRequest\x1a\x16.pgw.v1.CosignResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16pgw/v1/connector.proto\x12\x06pgw.v1\x1a\x19google/protobuf/any.proto\x1a\x13pgw/v1/common.proto\"\x11\n\x0f\x44\x65scribeRequest\"d\n\tFieldInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x1f\n\x04kind\x18\x02 \x01(\x0e\x32\x11.pgw.v1.FieldKind\x12\x13\n\x0bsensitivity\x18\x03 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\"Z\n\x10\x44\x65scribeResponse\x12\x0f\n\x07partner\x18\x01 \x01(\t\x12!\n\x06\x66ields\x18\x02 \x03(\x0b\x32\x11.pgw.v1.FieldInfo\x12\x12\n\ntransforms\x18\x03 \x03(\t\"\x93\x02\n\x0bReleaseSpec\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x15\n\rrequester_org\x18\x02 \x01(\t\x12\x0f\n\x07purpose\x18\x03 \x01(\t\x12\'\n\tagreement\x18\x04 \x01(\x0b\x32\x14.pgw.v1.AgreementRef\x12\x0f\n\x07partner\x18\x05 \x01(\t\x12\x10\n\x08subjects\x18\x06 \x03(\t\x12$\n\x06\x66ields\x18\x07 \x03(\x0b\x32\x14.pgw.v1.FieldRelease\x12\x14\n\x0cissued_at_ms\x18\x08 \x01(\x03\x12\x15\n\rexpires_at_ms\x18\t \x01(\x03\x12\x11\n\toperation\x18\n \x01(\t\x12\x16\n\x0eoperation_spec\x18\x0b \x01(\x0c\"D\n\x11SignedReleaseSpec\x12\x0c\n\x04spec\x18\x01 \x01(\x0c\x12\x11\n\tsignature\x18\x02 \x01(\x0c\x12\x0e\n\x06key_id\x18\x03 \x01(\t\">\n\x0c\x46\x65tchRequest\x12.\n\x0bsigned_spec\x18\x01 \x01(\x0b\x32\x19.pgw.v1.SignedReleaseSpec\"O\n\x03Row\x12\x15\n\rsubject_index\x18\x01 \x01(\r\x12\r\n\x05\x66ound\x18\x02 \x01(\x08\x12\"\n\x06values\x18\x03 \x03(\x0b\x32\x12.pgw.v1.FieldValue\">\n\rFetchResponse\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x19\n\x04rows\x18\x02 \x03(\x0b\x32\x0b.pgw.v1.Row\";\n\x11\x46\x65tchBatchRequest\x12&\n\x08requests\x18\x01 \x03(\x0b\x32\x14.pgw.v1.FetchRequest\"R\n\nFetchError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0f\n\x07message\x18\x02 \x01(\t\x12%\n\x07\x64\x65tails\x18\x03 \x03(\x0b\x32\x14.google.protobuf.Any\"g\n\x0c\x46\x65tchOutcome\x12\'\n\x06\x61nswer\x18\x01 \x01(\x0b\x32\x15.pgw.v1.FetchResponseH\x00\x12#\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x12.pgw.v1.FetchErrorH\x00\x42\t\n\x07outcome\"<\n\x12\x46\x65tchBatchResponse\x12&\n\x08outcomes\x18\x01 \x03(\x0b\x32\x14.pgw.v1.FetchOutcome\"P\n\rCosignRequest\x12\x12\n\ncheckpoint\x18\x01 \x01(\t\x12\x10\n\x08old_size\x18\x02 \x01(\x04\x12\x19\n\x11\x63onsistency_proof\x18\x03 \x03(\x0c\"3\n\x0e\x43osignResponse\x12\x13\n\x0b\x63osignature\x18\x01 \x01(\t\x12\x0c\n\x04size\x18\x02 \x01(\x04*\xd8\x01\n\tFieldKind\x12\x1a\n\x16\x46IELD_KIND_UNSPECIFIED\x10\x00\x12\x15\n\x11\x46IELD_KIND_STRING\x10\x01\x12\x12\n\x0e\x46IELD_KIND_INT\x10\x02\x12\x14\n\x10\x46IELD_KIND_FLOAT\x10\x03\x12\x13\n\x0f\x46IELD_KIND_BOOL\x10\x04\x12\x13\n\x0f\x46IELD_KIND_DATE\x10\x05\x12\x14\n\x10\x46IELD_KIND_MONTH\x10\x06\x12\x13\n\x0f\x46IELD_KIND_CODE\x10\x07\x12\x19\n\x15\x46IELD_KIND_FLOAT_LIST\x10\x08\x32\x85\x02\n\x10\x43onnectorService\x12=\n\x08\x44\x65scribe\x12\x17.pgw.v1.DescribeRequest\x1a\x18.pgw.v1.DescribeResponse\x12\x34\n\x05\x46\x65tch\x12\x14.pgw.v1.FetchRequest\x1a\x15.pgw.v1.FetchResponse\x12\x43\n\nFetchBatch\x12\x19.pgw.v1.FetchBatchRequest\x1a\x1a.pgw.v1.FetchBatchResponse\x12\x37\n\x06\x43osign\x12\x15.pgw.v1.CosignRequest\x1a\x16.pgw.v1.CosignResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'pgw.v1.connector_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_FIELDKIND']._serialized_start=961
-  _globals['_FIELDKIND']._serialized_end=1177
-  _globals['_DESCRIBEREQUEST']._serialized_start=55
-  _globals['_DESCRIBEREQUEST']._serialized_end=72
-  _globals['_FIELDINFO']._serialized_start=74
-  _globals['_FIELDINFO']._serialized_end=174
-  _globals['_DESCRIBERESPONSE']._serialized_start=176
-  _globals['_DESCRIBERESPONSE']._serialized_end=266
-  _globals['_RELEASESPEC']._serialized_start=269
-  _globals['_RELEASESPEC']._serialized_end=544
-  _globals['_SIGNEDRELEASESPEC']._serialized_start=546
-  _globals['_SIGNEDRELEASESPEC']._serialized_end=614
-  _globals['_FETCHREQUEST']._serialized_start=616
-  _globals['_FETCHREQUEST']._serialized_end=678
-  _globals['_ROW']._serialized_start=680
-  _globals['_ROW']._serialized_end=759
-  _globals['_FETCHRESPONSE']._serialized_start=761
-  _globals['_FETCHRESPONSE']._serialized_end=823
-  _globals['_COSIGNREQUEST']._serialized_start=825
-  _globals['_COSIGNREQUEST']._serialized_end=905
-  _globals['_COSIGNRESPONSE']._serialized_start=907
-  _globals['_COSIGNRESPONSE']._serialized_end=958
-  _globals['_CONNECTORSERVICE']._serialized_start=1180
-  _globals['_CONNECTORSERVICE']._serialized_end=1372
+  _globals['_FIELDKIND']._serialized_start=1300
+  _globals['_FIELDKIND']._serialized_end=1516
+  _globals['_DESCRIBEREQUEST']._serialized_start=82
+  _globals['_DESCRIBEREQUEST']._serialized_end=99
+  _globals['_FIELDINFO']._serialized_start=101
+  _globals['_FIELDINFO']._serialized_end=201
+  _globals['_DESCRIBERESPONSE']._serialized_start=203
+  _globals['_DESCRIBERESPONSE']._serialized_end=293
+  _globals['_RELEASESPEC']._serialized_start=296
+  _globals['_RELEASESPEC']._serialized_end=571
+  _globals['_SIGNEDRELEASESPEC']._serialized_start=573
+  _globals['_SIGNEDRELEASESPEC']._serialized_end=641
+  _globals['_FETCHREQUEST']._serialized_start=643
+  _globals['_FETCHREQUEST']._serialized_end=705
+  _globals['_ROW']._serialized_start=707
+  _globals['_ROW']._serialized_end=786
+  _globals['_FETCHRESPONSE']._serialized_start=788
+  _globals['_FETCHRESPONSE']._serialized_end=850
+  _globals['_FETCHBATCHREQUEST']._serialized_start=852
+  _globals['_FETCHBATCHREQUEST']._serialized_end=911
+  _globals['_FETCHERROR']._serialized_start=913
+  _globals['_FETCHERROR']._serialized_end=995
+  _globals['_FETCHOUTCOME']._serialized_start=997
+  _globals['_FETCHOUTCOME']._serialized_end=1100
+  _globals['_FETCHBATCHRESPONSE']._serialized_start=1102
+  _globals['_FETCHBATCHRESPONSE']._serialized_end=1162
+  _globals['_COSIGNREQUEST']._serialized_start=1164
+  _globals['_COSIGNREQUEST']._serialized_end=1244
+  _globals['_COSIGNRESPONSE']._serialized_start=1246
+  _globals['_COSIGNRESPONSE']._serialized_end=1297
+  _globals['_CONNECTORSERVICE']._serialized_start=1519
+  _globals['_CONNECTORSERVICE']._serialized_end=1780
 # @@protoc_insertion_point(module_scope)

@@ -1,3 +1,4 @@
+from google.protobuf import any_pb2 as _any_pb2
 from gateway.pb.pgw.v1 import common_pb2 as _common_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
@@ -114,6 +115,36 @@ class FetchResponse(_message.Message):
     request_id: str
     rows: _containers.RepeatedCompositeFieldContainer[Row]
     def __init__(self, request_id: _Optional[str] = ..., rows: _Optional[_Iterable[_Union[Row, _Mapping]]] = ...) -> None: ...
+
+class FetchBatchRequest(_message.Message):
+    __slots__ = ("requests",)
+    REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    requests: _containers.RepeatedCompositeFieldContainer[FetchRequest]
+    def __init__(self, requests: _Optional[_Iterable[_Union[FetchRequest, _Mapping]]] = ...) -> None: ...
+
+class FetchError(_message.Message):
+    __slots__ = ("code", "message", "details")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    DETAILS_FIELD_NUMBER: _ClassVar[int]
+    code: int
+    message: str
+    details: _containers.RepeatedCompositeFieldContainer[_any_pb2.Any]
+    def __init__(self, code: _Optional[int] = ..., message: _Optional[str] = ..., details: _Optional[_Iterable[_Union[_any_pb2.Any, _Mapping]]] = ...) -> None: ...
+
+class FetchOutcome(_message.Message):
+    __slots__ = ("answer", "error")
+    ANSWER_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    answer: FetchResponse
+    error: FetchError
+    def __init__(self, answer: _Optional[_Union[FetchResponse, _Mapping]] = ..., error: _Optional[_Union[FetchError, _Mapping]] = ...) -> None: ...
+
+class FetchBatchResponse(_message.Message):
+    __slots__ = ("outcomes",)
+    OUTCOMES_FIELD_NUMBER: _ClassVar[int]
+    outcomes: _containers.RepeatedCompositeFieldContainer[FetchOutcome]
+    def __init__(self, outcomes: _Optional[_Iterable[_Union[FetchOutcome, _Mapping]]] = ...) -> None: ...
 
 class CosignRequest(_message.Message):
     __slots__ = ("checkpoint", "old_size", "consistency_proof")

@@ -46,6 +46,11 @@ class ConnectorServiceStub:
                 request_serializer=pgw_dot_v1_dot_connector__pb2.FetchRequest.SerializeToString,
                 response_deserializer=pgw_dot_v1_dot_connector__pb2.FetchResponse.FromString,
                 _registered_method=True)
+        self.FetchBatch = channel.unary_unary(
+                '/pgw.v1.ConnectorService/FetchBatch',
+                request_serializer=pgw_dot_v1_dot_connector__pb2.FetchBatchRequest.SerializeToString,
+                response_deserializer=pgw_dot_v1_dot_connector__pb2.FetchBatchResponse.FromString,
+                _registered_method=True)
         self.Cosign = channel.unary_unary(
                 '/pgw.v1.ConnectorService/Cosign',
                 request_serializer=pgw_dot_v1_dot_connector__pb2.CosignRequest.SerializeToString,
@@ -71,6 +76,16 @@ class ConnectorServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def FetchBatch(self, request, context):
+        """Several Fetch requests in one call: a transport saving only. Each item is verified,
+        checked and answered exactly as a Fetch of it would be, independently of the others
+        (one item's refusal never affects another); outcomes come back in request order.
+        A batch of more than 64 items is refused whole with INVALID_ARGUMENT.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Cosign(self, request, context):
         """Witnesses the gateway's audit log: cosigns a checkpoint only if it is
         consistent with the last checkpoint this connector cosigned.
@@ -91,6 +106,11 @@ def add_ConnectorServiceServicer_to_server(servicer, server):
                     servicer.Fetch,
                     request_deserializer=pgw_dot_v1_dot_connector__pb2.FetchRequest.FromString,
                     response_serializer=pgw_dot_v1_dot_connector__pb2.FetchResponse.SerializeToString,
+            ),
+            'FetchBatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.FetchBatch,
+                    request_deserializer=pgw_dot_v1_dot_connector__pb2.FetchBatchRequest.FromString,
+                    response_serializer=pgw_dot_v1_dot_connector__pb2.FetchBatchResponse.SerializeToString,
             ),
             'Cosign': grpc.unary_unary_rpc_method_handler(
                     servicer.Cosign,
@@ -153,6 +173,33 @@ class ConnectorService:
             '/pgw.v1.ConnectorService/Fetch',
             pgw_dot_v1_dot_connector__pb2.FetchRequest.SerializeToString,
             pgw_dot_v1_dot_connector__pb2.FetchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FetchBatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/pgw.v1.ConnectorService/FetchBatch',
+            pgw_dot_v1_dot_connector__pb2.FetchBatchRequest.SerializeToString,
+            pgw_dot_v1_dot_connector__pb2.FetchBatchResponse.FromString,
             options,
             channel_credentials,
             insecure,
