@@ -171,3 +171,17 @@ def test_secret_keys_do_not_pickle(ckks_keys: HeKeys) -> None:
 
     with pytest.raises(TypeError):
         pickle.dumps(ckks_keys)
+
+
+def test_scores_fill_exactly_the_people_slots(ckks_keys: HeKeys, public_ctx: PublicContext,
+                                              all_slots: Callable[..., list[float]]) -> None:
+    """A full chunk gets the bias in every slot (as a scalar); the last, partial one in its
+    people's slots only, so its padding stays 0 for a later sum."""
+    n, rng = SLOTS + 3, np.random.default_rng(11)
+    x = rng.uniform(-100, 100, n)
+    full, part = weighted_sum(public_ctx, [encrypt_column(public_ctx, list(x))], [0.25], 7.0,
+                              count=n)
+    np.testing.assert_allclose(all_slots(ckks_keys, full), 0.25 * x[:SLOTS] + 7.0, atol=TOL)
+    raw = np.asarray(all_slots(ckks_keys, part))
+    np.testing.assert_allclose(raw[:3], 0.25 * x[SLOTS:] + 7.0, atol=TOL)
+    assert np.abs(raw[3:]).max() < TOL
