@@ -31,6 +31,7 @@ from pgw_it_harness import (  # noqa: E402 - registered by tests/conftest.py
     code_of,
     copy_policies,
     isolated_cfg,
+    make_spec,
     metadata,
     start_stack,
 )
@@ -45,7 +46,6 @@ from gateway.pb.pgw.v1 import (  # noqa: E402
     admin_pb2_grpc,
     audit_pb2,
     audit_pb2_grpc,
-    common_pb2,
     connector_pb2,
     gateway_pb2,
 )
@@ -122,27 +122,6 @@ def agreement(stack: Stack, agreement_id: str) -> Agreement:
     return load_policies(stack.cfg.policies).agreement(agreement_id)
 
 
-def spec_for(a: Agreement, subjects: list[str], **over: Any) -> connector_pb2.ReleaseSpec:
-    now_ms = int(time.time() * 1000)
-    spec = connector_pb2.ReleaseSpec(
-        request_id=uuid.uuid4().hex, requester_org=a.requester_org, purpose=a.purpose,
-        agreement=common_pb2.AgreementRef(id=a.id, version=a.version,
-                                          content_hash=a.content_hash),
-        partner=a.partner, subjects=subjects,
-        fields=[common_pb2.FieldRelease(field=g.field, transform=g.transform,
-                                        params_json=json.dumps(g.param_dict, sort_keys=True,
-                                                               separators=(",", ":")))
-                for g in a.fields],
-        issued_at_ms=now_ms, expires_at_ms=now_ms + 30_000)
-    for name, value in over.items():
-        if name == "fields":
-            del spec.fields[:]
-            spec.fields.extend(value)
-        else:
-            setattr(spec, name, value)
-    return spec
-
-
 def fetch(stack: Stack, signed: connector_pb2.SignedReleaseSpec,
           partner: str = "social-security") -> connector_pb2.FetchResponse:
     return stack.connector_stub(partner).Fetch(connector_pb2.FetchRequest(signed_spec=signed),
@@ -208,7 +187,7 @@ def test_token_of_another_org_cannot_use_this_orgs_agreement(stack: Stack,
 
 def test_spec_tampered_after_signing(stack: Stack, people: list[str]) -> None:
     """Attack: flip bytes of a signed spec (e.g. to add a subject) and keep the signature."""
-    signed = sign_spec(spec_for(agreement(stack, "hpf-loan-ss"), people), gateway_key(stack))
+    signed = sign_spec(make_spec(agreement(stack, "hpf-loan-ss"), people), gateway_key(stack))
     body = bytearray(signed.spec)
     body[-3] ^= 0x01
     forged = connector_pb2.SignedReleaseSpec(spec=bytes(body), signature=signed.signature,
@@ -218,7 +197,7 @@ def test_spec_tampered_after_signing(stack: Stack, people: list[str]) -> None:
 
 def test_spec_replayed(stack: Stack, people: list[str]) -> None:
     """Attack: resend a spec the connector already answered (captured on the wire)."""
-    signed = sign_spec(spec_for(agreement(stack, "hpf-loan-ss"), people), gateway_key(stack))
+    signed = sign_spec(make_spec(agreement(stack, "hpf-loan-ss"), people), gateway_key(stack))
     assert fetch(stack, signed).rows
     assert code_of(lambda: fetch(stack, signed)).code() == DENIED
 
@@ -226,7 +205,7 @@ def test_spec_replayed(stack: Stack, people: list[str]) -> None:
 def test_spec_expired(stack: Stack, people: list[str]) -> None:
     """Attack: replay a spec after its expiry (with a fresh request id, so not a replay)."""
     now_ms = int(time.time() * 1000)
-    spec = spec_for(agreement(stack, "hpf-loan-ss"), people, issued_at_ms=now_ms - 60_000,
+    spec = make_spec(agreement(stack, "hpf-loan-ss"), people, issued_at_ms=now_ms - 60_000,
                     expires_at_ms=now_ms - 30_000)
     assert code_of(lambda: fetch(stack, sign_spec(spec, gateway_key(stack)))).code() == DENIED
 
@@ -234,7 +213,7 @@ def test_spec_expired(stack: Stack, people: list[str]) -> None:
 def test_spec_widened_beyond_the_partners_agreement(stack: Stack, people: list[str]) -> None:
     """Attack: a compromised gateway signs a spec adding an ungranted field (``name``)."""
     a = agreement(stack, "hpf-loan-ss")
-    spec = spec_for(a, people)
+    spec = make_spec(a, people)
     spec.fields.add(field="name", transform="plain", params_json="{}")
     err = code_of(lambda: fetch(stack, sign_spec(spec, gateway_key(stack))))
     assert err.code() == DENIED
@@ -243,7 +222,7 @@ def test_spec_widened_beyond_the_partners_agreement(stack: Stack, people: list[s
 
 def test_spec_signed_with_the_wrong_key(stack: Stack, people: list[str]) -> None:
     """Attack: anyone on the partner network signs a spec with a key of their own."""
-    spec = spec_for(agreement(stack, "hpf-loan-ss"), people)
+    spec = make_spec(agreement(stack, "hpf-loan-ss"), people)
     signed = sign_spec(spec, ed25519.Ed25519PrivateKey.generate())
     assert code_of(lambda: fetch(stack, signed)).code() == UNAUTH
 

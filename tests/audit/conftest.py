@@ -20,7 +20,7 @@ import pytest
 
 from gateway.audit._hasher import get_hasher
 from gateway.audit._note import NoteSigner
-from gateway.audit._store import iter_entries, open_store
+from gateway.audit._store import AuditStore, iter_entries, open_store
 from gateway.audit._tree import MerkleTree
 
 PG_ENV = "PGW_TEST_PG_DSN"
@@ -121,6 +121,15 @@ def _recompute_root(dsn: str, hash_name: str = "sha256") -> tuple[int, bytes]:
     finally:
         store.close()
     return tree.size, tree.root()
+
+
+@pytest.fixture
+def store(store_target: StoreTarget) -> Iterator[AuditStore]:
+    """An open, empty store on ``store_target`` (SQLite, then PostgreSQL) with the test origin."""
+    s = open_store(store_target.dsn)
+    s.create("sha256", ORIGIN)
+    yield s
+    s.close()
 
 
 @pytest.fixture

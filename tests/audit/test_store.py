@@ -19,14 +19,6 @@ def _entries(start: int, count: int) -> list[bytes]:
     return [f'{{"n":{n}}}'.encode() for n in range(start, start + count)]
 
 
-@pytest.fixture
-def store(store_target: Any) -> Any:
-    s = open_store(store_target.dsn)
-    s.create("sha256", ORIGIN)
-    yield s
-    s.close()
-
-
 def test_append_batches_get_dense_indexes_and_read_back(store: AuditStore) -> None:
     assert isinstance(store, AuditStore)
     assert store.size() == 0

@@ -37,14 +37,6 @@ def _ids(n: int, start: int = 0) -> list[str]:
     return [f"{i:018d}" for i in range(start, start + n)]
 
 
-@pytest.fixture
-def store(store_target: Any) -> Any:
-    s = open_store(store_target.dsn)
-    s.create("sha256", ORIGIN)
-    yield s
-    s.close()
-
-
 def test_sets_are_stored_under_their_entries_index(store: AuditStore) -> None:
     assert store.append_batch(_entries(0, 5), {1: _blob(1), 3: _blob(3, 40)}) == 0
     assert store.append_batch(_entries(5, 2), {0: _blob(5)}) == 5
