@@ -130,8 +130,9 @@ class ComputeDecisions:
         in the entry (``gateway.recorder``). The chunk messages are made as they are written.
         """
         h = hashlib.sha256(summary.SerializeToString(deterministic=True))
-        for data in result:
-            h.update(hashlib.sha256(data).digest())
+        digests = getattr(result, "digests", None)  # hashed as computed (_compute_he.Ciphertexts)
+        for digest in digests or (hashlib.sha256(data).digest() for data in result):
+            h.update(digest)
         first = compute_pb2.ComputeResponse(summary=summary)
         receipt = await self.recorder.record(**audit, decision="allow", reason=reason,
                                              digest=response_digest(h.digest()))

@@ -5,11 +5,16 @@ names them by a subject set beside the log, so the receipt does not grow with th
 
 from __future__ import annotations
 
+import hashlib
+
+import grpc
 from pgw_compute_harness import RawData, Stack
 
 from gateway.audit import INLINE_PSEUDONYMS, AuditEntry, NoteVerifier, pseudonym_blob
 from gateway.audit._store import open_store
 from gateway.keys import load_public_key, load_secret
+from gateway.packed_ids import pack_ids
+from gateway.pb.pgw.v1 import compute_pb2, compute_pb2_grpc
 from gateway.receipts import verify_receipt
 
 
@@ -39,3 +44,36 @@ def test_a_bulk_score_returns_a_small_receipt_bound_to_its_subject_set(
         assert subjects[0].encode() not in receipt.entry and subjects[0].encode() not in blob
     assert max(sizes.values()) < 2048
     assert abs(sizes[most] - sizes[INLINE_PSEUDONYMS + 1]) < 64  # digits and proof length only
+
+
+def test_the_entry_binds_exactly_the_response_the_requester_got(stack: Stack,
+                                                                raw: RawData) -> None:
+    """``response_digest`` = SHA-256 of (SHA-256 of the summary as sent before its receipt,
+    then the SHA-256 of each result ciphertext in order), recomputed here from the wire: the
+    gateway hashes the ciphertexts as its workers finish them, not at the release."""
+
+    subjects = raw.ordered[:min(len(raw.ordered), 2000)]  # the agreements' limit
+    header = compute_pb2.ComputeHeader(
+        purpose="loan-risk-scoring", public_context=stack.keys.public_material(),
+        linear=compute_pb2.LinearOp(model="hpf-loan-risk"), subject_count=len(subjects))
+
+    async def call() -> list[compute_pb2.ComputeResponse]:
+        async with grpc.aio.insecure_channel(stack.address) as channel:
+            stub = compute_pb2_grpc.ComputeServiceStub(channel)
+            requests = [compute_pb2.ComputeRequest(header=header),
+                        compute_pb2.ComputeRequest(subjects=compute_pb2.SubjectChunk(
+                            ids=pack_ids(subjects)))]
+            stream = stub.Compute(iter(requests), timeout=120,
+                                  metadata=(("authorization", f"Bearer {stack.token()}"),))
+            return [m async for m in stream]
+    messages = stack.loop.run(call())
+    summary = compute_pb2.ComputeSummary()
+    summary.CopyFrom(messages[0].summary)
+    entry = AuditEntry.decode(summary.receipt.entry)
+    summary.ClearField("receipt")
+    h = hashlib.sha256(summary.SerializeToString(deterministic=True))
+    chunks = [m.chunk.ciphertext for m in messages[1:]]
+    assert len(chunks) == summary.ciphertexts >= 1
+    for data in chunks:
+        h.update(hashlib.sha256(data).digest())
+    assert entry.response_digest == hashlib.sha256(h.digest()).hexdigest()

@@ -5,6 +5,7 @@ and the gateway's context, which holds no secret key, cannot decrypt."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import math
 from collections.abc import AsyncIterator
 from typing import Any
@@ -68,6 +69,8 @@ def evaluate(keys: HeKeys, columns: list[list[float]], weights: list[float], bia
     subjects = [f"s{i}" for i in range(n)]
     _, result = asyncio.run(service._evaluate(model, ctx, subjects, [None] * len(columns),
                                               30.0))  # type: ignore[list-item]
+    # each ciphertext's SHA-256, hashed as its job finished, in order (what the audit binds)
+    assert result.digests == [hashlib.sha256(d).digest() for d in result]
     return decrypt_vector(keys, result, n)
 
 
