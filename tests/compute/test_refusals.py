@@ -10,8 +10,9 @@ import grpc
 import pytest
 from pgw_compute_harness import LoopThread, RawData, Stack, code_of, start_stack
 
-from gateway.audit import AuditEntry
+from gateway.audit import AuditEntry, SubjectSet, pseudonym_blob
 from gateway.config import Config
+from gateway.keys import load_secret
 from gateway.privacy import HeKeys
 
 EXTRA_MODELS = {
@@ -150,5 +151,9 @@ def test_more_subjects_than_the_agreement_allows(stack: Stack) -> None:
     ids = [resident_id(f"3204021990{1 + i // 2800:02d}{1 + i // 100 % 28:02d}{i % 100:03d}")
            for i in range(4097)]  # the shipped agreements allow 4096 per request
     assert len(set(ids)) == 4097
-    refused(stack, lambda: stack.score(ids), grpc.StatusCode.PERMISSION_DENIED,
-            "max_subjects_per_request")
+    entry = refused(stack, lambda: stack.score(ids), grpc.StatusCode.PERMISSION_DENIED,
+                    "max_subjects_per_request")
+    # the refusal names all 4097 by a subject set, hashed off the event loop
+    assert entry.subject_count == 4097 and entry.subject_set is not None
+    key = load_secret(stack.cfg.audit_pseudonym_key)
+    assert entry.subject_set == SubjectSet.of(pseudonym_blob(key, ids))
