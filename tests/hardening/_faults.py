@@ -2,8 +2,9 @@
 
 * :class:`FaultConnector` starts ``python _faults.py CONFIG PARTNER MODE [ARG]`` as a subprocess:
   the real connector (``start_partner``: real DataSource, spec verification, agreements) with
-  one fault in ``Fetch``. Modes: ``slow SECONDS`` (answers correctly after a pause), ``hang``
-  (never answers), ``garbage`` (answers bytes that are not a FetchResponse), ``oversized MIB``
+  one fault in ``Fetch`` and ``FetchBatch`` alike. Modes: ``slow SECONDS`` (answers correctly
+  after a pause), ``hang`` (never answers), ``garbage`` (answers bytes that are not a
+  FetchResponse; it serves no FetchBatch, so the gateway falls back to Fetch), ``oversized MIB``
   (a correct answer padded with an undeclared field of MIB mebibytes, sent with the send limit
   lifted). Like ``pgw connector serve`` it prints ``listening on port N``.
 * :class:`TcpProxy`: a TCP forwarder on the test's event loop, so a dependency (PostgreSQL)
@@ -145,17 +146,33 @@ def _main(config: str, partner: str, mode: str, arg: str) -> None:
 
     base = sdk_server.ConnectorService
 
+    async def pause() -> None:
+        if mode == "hang":
+            await asyncio.sleep(3600)
+        if mode == "slow":
+            await asyncio.sleep(float(arg))
+
+    def pad(answer: Any) -> None:
+        if mode == "oversized" and answer.rows:
+            answer.rows[0].values.add(
+                partner=partner, field="padding", transform="plain",
+                value=common_pb2.Value(string_value="x" * (int(arg) << 20)))
+
     class Faulty(base):  # type: ignore[misc, valid-type]
+        """The same fault whether a spec comes alone (Fetch) or coalesced (FetchBatch)."""
+
         async def Fetch(self, request: Any, context: Any) -> Any:  # noqa: N802 - gRPC name
-            if mode == "hang":
-                await asyncio.sleep(3600)
-            if mode == "slow":
-                await asyncio.sleep(float(arg))
+            await pause()
             answer = await super().Fetch(request, context)
-            if mode == "oversized":
-                answer.rows[0].values.add(
-                    partner=partner, field="padding", transform="plain",
-                    value=common_pb2.Value(string_value="x" * (int(arg) << 20)))
+            pad(answer)
+            return answer
+
+        async def FetchBatch(self, request: Any, context: Any) -> Any:  # noqa: N802
+            await pause()
+            answer = await super().FetchBatch(request, context)
+            for outcome in answer.outcomes:
+                if outcome.HasField("answer"):
+                    pad(outcome.answer)
             return answer
 
     gateway.server.ConnectorService = Faulty  # type: ignore[misc]

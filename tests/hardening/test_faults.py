@@ -105,6 +105,29 @@ def test_a_hanging_connector_is_deadline_exceeded_audited_and_leaks_nothing(
     assert call_tasks(loop) <= tasks, "a task of the call outlived it"
 
 
+def test_queries_coalesced_behind_a_hanging_call_hang_too(
+        fault: Any, gateway_for: Any, raw: RawData) -> None:
+    """Specs that queue behind a call in flight go out together as one FetchBatch when it
+    ends: the fault holds for them too, and each query ends at its own deadline."""
+    hang = fault("hang")
+    stack: Stack = gateway_for({"bank": hang.address}, request_timeout_s=1.0)
+    before = len(stack.audit())
+
+    def query(people: list[str]) -> Any:
+        request = gateway_pb2.QueryRequest(purpose="loan-eligibility", subjects=people,
+                                           selections=selections_of(BANK))
+        return stack.stub.Query.future(request, metadata=metadata(stack.token()), timeout=30)
+    first = query(raw.in_all[5:6])
+    time.sleep(0.5)  # the first spec is out; these two queue behind it, then go as one batch
+    later = [query(raw.in_all[6:7]), query(raw.in_all[7:8])]
+    for future in [first, *later]:
+        with pytest.raises(grpc.RpcError) as info:
+            future.result()
+        assert info.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED, info.value.details()
+    entries = entries_after(stack, before, 3)
+    assert [(e.decision, e.released) for e in entries] == [("error", ())] * 3
+
+
 def test_a_connector_killed_mid_call_is_unavailable_and_audited(
         fault: Any, gateway_for: Any, raw: RawData) -> None:
     hang = fault("hang")
