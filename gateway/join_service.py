@@ -33,7 +33,7 @@ from typing import Any
 import grpc
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from connectors.sdk._join_wire import CHANNEL_OPTIONS, CHUNK_ITEMS, MAX_JOIN_ITEMS, stream_rpc
+from connectors.sdk._join_wire import CHANNEL_OPTIONS, CHUNK_ITEMS, MAX_JOIN_ITEMS
 from gateway._join_decision import Job, decide, partner_spec, sizes
 from gateway._join_relay import JobRelay
 from gateway._join_streams import MAX_HE_MATERIAL, check_he, read_he_material
@@ -51,6 +51,7 @@ from gateway.logs import get_logger
 from gateway.pb.pgw.v1 import join_pb2, join_pb2_grpc
 from gateway.policy import PolicySet
 from gateway.recorder import AuditRecorder
+from gateway.status import rpc
 from gateway.upstream import partner_failure
 
 __all__ = ["Job", "JoinService", "MAX_HE_MATERIAL"]
@@ -102,7 +103,7 @@ class JoinService(join_pb2_grpc.JoinServiceServicer):
 
     # ------------------------------------------------------------------ the RPC
 
-    @stream_rpc
+    @rpc
     async def Join(self, request_iterator: AsyncIterator[join_pb2.JoinRequest],
                    context: grpc.aio.ServicerContext, rid: str) -> None:
         principal = self.verifier.verify(bearer_from_metadata(context.invocation_metadata() or ()))

@@ -13,7 +13,7 @@ of people from its own database (the agreement's ``where``, never the spec's), a
 
 Blinding and HMACs run in a spawned :class:`PsiPool`; chunks are pipelined so the pool always
 has work while the gateway streams. The parts live in private modules and are re-exported here:
-``_join_wire`` (sizes, enums, chunk codecs, :func:`stream_rpc`), ``_join_pipeline`` (the
+``_join_wire`` (sizes, enums, chunk codecs), ``_join_pipeline`` (the
 blocking crypto work and its pipeline), ``_join_grants`` (grant and spec checks) and
 ``_join_set`` (the partner's set of people).
 """
@@ -61,7 +61,6 @@ from connectors.sdk._join_wire import (
     item_bytes,
     items_of,
     split,
-    stream_rpc,
 )
 from connectors.sdk._spec import SpecVerifier
 from gateway.errors import FailedPrecondition, FieldViolation, InvalidArgument
@@ -78,6 +77,7 @@ from gateway.privacy import (
     encrypt_column,
     shuffle_packed,
 )
+from gateway.status import rpc
 
 # The public names of the join parts, importable from here as before the split.
 __all__ = [
@@ -86,7 +86,7 @@ __all__ = [
     "OUTPUT_OF", "POINT", "POOL_THRESHOLD", "PartnerJoinService", "SqliteJoinSet", "WINDOW",
     "blind", "byte_chunks", "check_join_spec", "chunk_of", "hash_and_blind", "hmac_chunk",
     "item_bytes", "items_of", "join_problems", "open_join_set", "pipelined", "split",
-    "stream_rpc", "sum_grant",
+    "sum_grant",
 ]
 
 log = get_logger("pgw.join")
@@ -121,7 +121,7 @@ class PartnerJoinService(join_pb2_grpc.PartnerJoinServiceServicer):
                                                                   str | None, int]:
         return check_join_spec(spec, self.partner, self.policies, self._today)
 
-    @stream_rpc
+    @rpc
     async def PartnerJoin(self, request_iterator: AsyncIterator[join_pb2.PartnerJoinRequest],
                           context: grpc.aio.ServicerContext, rid: str) -> None:
         requests = aiter(request_iterator)

@@ -1,24 +1,16 @@
 """The join wire contract shared by the three parties: sizes, enums, chunk codecs, RPC wrapper.
 
 Requester, gateway and partner agree here on the point size, chunking, message ceilings, the
-mode/output names and how streaming RPCs map errors to status (:func:`stream_rpc`).
+mode/output names (streaming RPCs map errors with :func:`gateway.status.rpc`, as unary ones).
 """
 
 from __future__ import annotations
 
-import asyncio
-import functools
-import time
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from collections.abc import Sequence
 
-import grpc
-
-from gateway.errors import GatewayError
-from gateway.logs import bind_request_id, get_logger
+from gateway.logs import get_logger
 from gateway.pb.pgw.v1 import join_pb2
 from gateway.privacy import PackedItems, split_rows
-from gateway.status import new_request_id, to_status
 
 log = get_logger("pgw.join")
 
@@ -73,35 +65,3 @@ def items_of(person_ids: list[str]) -> Sequence[bytes]:
 
 # ---------------------------------------------------------------------------- streaming RPCs
 
-def stream_rpc(method: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
-    """The streaming twin of :func:`gateway.status.rpc`: request id, logging, error mapping.
-
-    The wrapped method takes ``(self, request_iterator, context, rid)`` and writes its answers
-    with ``context.write``. A :class:`GatewayError` becomes its status with ``google.rpc``
-    details; anything else a bare INTERNAL, never a stack trace.
-    """
-
-    @functools.wraps(method)
-    async def wrapper(self: Any, request_iterator: Any, context: grpc.aio.ServicerContext) -> None:
-        rid = new_request_id()
-        bind_request_id(rid)
-        started = time.perf_counter()
-        name = method.__name__
-        try:
-            await method(self, request_iterator, context, rid)
-        except GatewayError as err:
-            status = to_status(err)
-            log.info("rpc_refused", method=name, code=err.code.name, reason=err.reason,
-                     duration_ms=round((time.perf_counter() - started) * 1000, 2))
-            await context.abort(status.code, status.details, status.trailing_metadata)
-        except (grpc.aio.AbortError, asyncio.CancelledError, GeneratorExit):
-            raise
-        except Exception as exc:  # noqa: BLE001 - last line of defence: no stack trace outward
-            log.error("rpc_internal_error", method=name, exc_info=exc)
-            await context.abort(grpc.StatusCode.INTERNAL,
-                                f"internal error (request id {rid}); the operators have the log")
-        else:
-            log.debug("rpc_ok", method=name, code="OK",
-                      duration_ms=round((time.perf_counter() - started) * 1000, 2))
-
-    return wrapper
