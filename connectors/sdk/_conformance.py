@@ -15,6 +15,7 @@ from typing import Any
 import grpc
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from connectors.sdk._conformance_batch import batch
 from connectors.sdk._conformance_checks import Battery, CheckResult
 from connectors.sdk._transforms import TRANSFORMS
 from gateway.pb.pgw.v1 import connector_pb2_grpc
@@ -55,6 +56,7 @@ async def check_connector(address: str, *, spec_key: Ed25519PrivateKey, agreemen
         for step in (battery.valid, battery.undeclared, battery.transforms, battery.signatures,
                      battery.expiry, battery.widened, battery.malformed, battery.deadline):
             await step()
+        await batch(battery)
         return battery.results
     finally:
         await channel.close()

@@ -21,6 +21,7 @@ from connectors.sdk import (
     start_connector,
 )
 from connectors.sdk._conformance import pick_agreement
+from connectors.sdk._conformance_batch import NAME
 from gateway.cli import main
 from gateway.config import PARTNERS, Config, load_config
 from gateway.keys import load_private_key, load_public_key, load_secret
@@ -139,6 +140,15 @@ class AcceptsAnySubject(ConnectorService):
             server.validate_person_ids = real
 
 
+class BatchWithoutChecks(ConnectorService):
+    """Checks its Fetch, but answers every FetchBatch item with the first item's answer."""
+
+    async def FetchBatch(self, request: Any, context: Any) -> Any:  # noqa: N802 - gRPC name
+        first = await self.Fetch(request.requests[0], context)
+        return connector_pb2.FetchBatchResponse(outcomes=[
+            connector_pb2.FetchOutcome(answer=first) for _ in request.requests])
+
+
 def _check_broken(loop: Loop, cfg: Config, *, cls: type = ConnectorService,
                   verifier_cls: type = SpecVerifier) -> dict[str, CheckResult]:
     ccfg = cfg.connector("bank")
@@ -190,6 +200,16 @@ def test_a_connector_accepting_malformed_subjects_fails(loop: Loop, cfg: Config)
     assert len(_failed(results)) == 4
 
 
+def test_a_connector_whose_batch_path_skips_the_checks_fails(loop: Loop, cfg: Config) -> None:
+    results = _check_broken(loop, cfg, cls=BatchWithoutChecks)
+    assert _failed(results) == {NAME}
+    detail = results[NAME].detail
+    assert "tampered item: got" in detail and "replayed item: got" in detail
+    assert "values released" in detail
+
+
 def test_the_correct_service_passes_the_same_harness(loop: Loop, cfg: Config) -> None:
-    assert _failed(_check_broken(loop, cfg)) == set()
+    results = _check_broken(loop, cfg)
+    assert _failed(results) == set()
+    assert results[NAME].detail == "valid item answered; tampered and replayed items refused"
 
