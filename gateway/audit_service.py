@@ -18,11 +18,12 @@ from typing import Any
 
 import grpc
 
-from gateway.audit import SubjectSet, holds_pseudonym
+from gateway._audit_sets import checked_set, set_parts
+from gateway.audit import holds_pseudonym
 from gateway.audit._log import AuditLog
 from gateway.audit._store import AuditStore, check_range, iter_entries
 from gateway.auth import Principal, Role, TokenVerifier, bearer_from_metadata
-from gateway.errors import AuditDataLoss, FieldViolation, InvalidArgument
+from gateway.errors import FieldViolation, InvalidArgument
 from gateway.pb.pgw.v1 import audit_pb2, audit_pb2_grpc, common_pb2
 from gateway.recorder import AuditRecorder
 from gateway.status import rpc
@@ -155,6 +156,26 @@ class AuditService(audit_pb2_grpc.AuditServiceServicer):
                 entry=audit_pb2.LogEntry(index=index, entry=entry), tree_size=size,
                 inclusion_proof=self.log.inclusion_proof(index, size))
 
+    async def GetSubjectSet(self, request: audit_pb2.GetSubjectSetRequest,
+                            context: grpc.aio.ServicerContext
+                            ) -> AsyncIterator[audit_pb2.GetSubjectSetResponse]:
+        blob = await _set_first(self, request, context)
+        for part in set_parts(blob):
+            yield audit_pb2.GetSubjectSetResponse(pseudonyms=part)
+
+
+@rpc
+async def _set_first(self: AuditService, request: audit_pb2.GetSubjectSetRequest,
+                     context: grpc.aio.ServicerContext, rid: str) -> bytes:
+    """Authorise, validate and read a subject set (errors mapped by ``rpc``)."""
+    self._auditor(context)
+    latest = self.log.latest_checkpoint()
+    size = latest[0] if latest else 0
+    if request.index >= size:
+        raise InvalidArgument(FieldViolation("index", f"got {request.index}, want < {size} "
+                                                      "(the latest checkpoint's size)"))
+    return await asyncio.to_thread(checked_set, self.log.store, request.index)
+
 
 @rpc
 async def _export_first(self: AuditService, request: audit_pb2.ExportRequest,
@@ -205,11 +226,7 @@ def _names_subject(store: AuditStore, index: int, entry: dict[str, Any],
         return True
     if "subject_set" not in entry:
         return want in entry.get("subject_pseudonyms", [])
-    blob = store.read_subject_set(index)
-    problem = SubjectSet.from_json(entry["subject_set"]).problem(blob)
-    if problem is not None or blob is None:
-        raise AuditDataLoss(f"audit entry {index}: {problem}; run `pgw audit verify`")
-    return holds_pseudonym(blob, want)
+    return holds_pseudonym(checked_set(store, index, entry), want)
 
 
 def _matches(entry: dict[str, Any], criteria: dict[str, Any]) -> bool:

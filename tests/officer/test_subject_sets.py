@@ -278,12 +278,69 @@ def test_a_digests_only_export_says_so_and_still_verifies(bulk_log: BulkLog, cap
     assert rc == 0 and "extends --since" in out
 
 
-def test_an_export_that_cannot_read_a_set_stops(bulk_log: BulkLog, capsys: Any,
-                                                tmp_path: Path) -> None:
+def test_an_export_needs_no_access_to_the_audit_store(bulk_log: BulkLog, capsys: Any,
+                                                       tmp_path: Path) -> None:
+    """The sets come over the GetSubjectSet RPC: an officer whose config names an audit
+    database it cannot reach still exports them."""
     unreachable = write_config(bulk_log.cfg, f"sqlite://{tmp_path / 'no-such-dir' / 'a.db'}")
-    rc, err = export(bulk_log, capsys, tmp_path / "out.jsonl", config=unreachable)
+    archive = tmp_path / "out.jsonl"
+    rc, err = export(bulk_log, capsys, archive, config=unreachable)
+    assert rc == 0, err
+    lines = [json.loads(line) for line in archive.read_text().splitlines()]
+    assert base64.b64decode(lines[BULK]["subject_set"]) == _stored_set(bulk_log.target, BULK)
+    assert load_config(unreachable).audit_dsn != bulk_log.target.dsn
+
+
+def test_an_export_stops_at_a_set_the_gateway_finds_altered(bulk_log: BulkLog, capsys: Any,
+                                                            tmp_path: Path) -> None:
+    original = _stored_set(bulk_log.target, BULK)
+    _set_set(bulk_log.target, BULK, _flip(original))
+    try:
+        rc, err = export(bulk_log, capsys, tmp_path / "out.jsonl")
+    finally:
+        _set_set(bulk_log.target, BULK, original)
     assert rc == 1
     assert f"entry {BULK} keeps its {len(bulk_log.bulk)} subjects in a subject set" in err
-    assert "--digests-only" in err
-    cfg = load_config(unreachable)
-    assert cfg.audit_dsn != bulk_log.target.dsn
+    assert "DATA_LOSS" in err and "--digests-only" in err
+    _no_secrets(err, bulk_log, bulk_log.p1, bulk_log.p2)
+
+
+def get_set(stack: Stack, index: int, token: str | None = None) -> bytes:
+    parts = stack.audit_stub.GetSubjectSet(audit_pb2.GetSubjectSetRequest(index=index),
+                                           metadata=metadata(token or stack.auditor()),
+                                           timeout=20)
+    return b"".join(p.pseudonyms for p in parts)
+
+
+def test_an_auditor_gets_a_set_in_parts_and_nobody_else_does(
+        bulk_log: BulkLog, monkeypatch: pytest.MonkeyPatch) -> None:
+    import gateway._audit_sets as sets
+
+    stack = bulk_log.stack
+    assert get_set(stack, BULK) == _stored_set(bulk_log.target, BULK)
+    monkeypatch.setattr(sets, "CHUNK_BYTES", 32 * 100)  # parts of 100 pseudonyms
+    parts = list(stack.audit_stub.GetSubjectSet(audit_pb2.GetSubjectSetRequest(index=OTHER),
+                                                metadata=metadata(stack.auditor()), timeout=20))
+    assert [len(p.pseudonyms) for p in parts] == [3200] * 11  # 1,100 pseudonyms
+    assert b"".join(p.pseudonyms for p in parts) == _stored_set(bulk_log.target, OTHER)
+    for index, code in ((QUERY, grpc.StatusCode.NOT_FOUND),
+                        (3, grpc.StatusCode.INVALID_ARGUMENT)):
+        with pytest.raises(grpc.RpcError) as info:
+            get_set(stack, index)
+        assert info.value.code() == code, info.value.details()
+    with pytest.raises(grpc.RpcError) as info:
+        get_set(stack, BULK, stack.token(HPF, "requester"))
+    assert info.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_a_set_the_gateway_finds_altered_is_not_handed_over(bulk_log: BulkLog) -> None:
+    original = _stored_set(bulk_log.target, BULK)
+    _set_set(bulk_log.target, BULK, original[:-32])
+    try:
+        with pytest.raises(grpc.RpcError) as info:
+            get_set(bulk_log.stack, BULK)
+    finally:
+        _set_set(bulk_log.target, BULK, original)
+    assert info.value.code() == grpc.StatusCode.DATA_LOSS
+    assert f"audit entry {BULK}" in (info.value.details() or "")
+    _no_secrets(info.value.details() or "", bulk_log, bulk_log.p1)

@@ -120,3 +120,15 @@ class ExportResponse(_message.Message):
     inclusion_proof: _containers.RepeatedScalarFieldContainer[bytes]
     tree_size: int
     def __init__(self, entry: _Optional[_Union[LogEntry, _Mapping]] = ..., inclusion_proof: _Optional[_Iterable[bytes]] = ..., tree_size: _Optional[int] = ...) -> None: ...
+
+class GetSubjectSetRequest(_message.Message):
+    __slots__ = ("index",)
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    def __init__(self, index: _Optional[int] = ...) -> None: ...
+
+class GetSubjectSetResponse(_message.Message):
+    __slots__ = ("pseudonyms",)
+    PSEUDONYMS_FIELD_NUMBER: _ClassVar[int]
+    pseudonyms: bytes
+    def __init__(self, pseudonyms: _Optional[bytes] = ...) -> None: ...

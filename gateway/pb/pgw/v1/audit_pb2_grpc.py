@@ -66,6 +66,11 @@ class AuditServiceStub:
                 request_serializer=pgw_dot_v1_dot_audit__pb2.ExportRequest.SerializeToString,
                 response_deserializer=pgw_dot_v1_dot_audit__pb2.ExportResponse.FromString,
                 _registered_method=True)
+        self.GetSubjectSet = channel.unary_stream(
+                '/pgw.v1.AuditService/GetSubjectSet',
+                request_serializer=pgw_dot_v1_dot_audit__pb2.GetSubjectSetRequest.SerializeToString,
+                response_deserializer=pgw_dot_v1_dot_audit__pb2.GetSubjectSetResponse.FromString,
+                _registered_method=True)
 
 
 class AuditServiceServicer:
@@ -112,6 +117,15 @@ class AuditServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetSubjectSet(self, request, context):
+        """The subject set of a bulk entry (one with "subject_set" instead of an inline list): the
+        raw 32-byte pseudonyms in the entry's subject order, in chunks to be joined, checked
+        against the entry's digest before the first chunk is sent.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AuditServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -144,6 +158,11 @@ def add_AuditServiceServicer_to_server(servicer, server):
                     servicer.Export,
                     request_deserializer=pgw_dot_v1_dot_audit__pb2.ExportRequest.FromString,
                     response_serializer=pgw_dot_v1_dot_audit__pb2.ExportResponse.SerializeToString,
+            ),
+            'GetSubjectSet': grpc.unary_stream_rpc_method_handler(
+                    servicer.GetSubjectSet,
+                    request_deserializer=pgw_dot_v1_dot_audit__pb2.GetSubjectSetRequest.FromString,
+                    response_serializer=pgw_dot_v1_dot_audit__pb2.GetSubjectSetResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -309,6 +328,33 @@ class AuditService:
             '/pgw.v1.AuditService/Export',
             pgw_dot_v1_dot_audit__pb2.ExportRequest.SerializeToString,
             pgw_dot_v1_dot_audit__pb2.ExportResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSubjectSet(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/pgw.v1.AuditService/GetSubjectSet',
+            pgw_dot_v1_dot_audit__pb2.GetSubjectSetRequest.SerializeToString,
+            pgw_dot_v1_dot_audit__pb2.GetSubjectSetResponse.FromString,
             options,
             channel_credentials,
             insecure,
