@@ -1,25 +1,25 @@
 """The audit log: durable group commit over an :class:`AuditStore`, a Merkle tree, checkpoints.
 
 ``await log.append(entry)`` enqueues the entry and waits. One writer task drains everything
-queued (up to ``max_batch``), commits it with ONE ``store.append_batch`` in a worker thread,
-extends the in-memory :class:`MerkleTree`, signs a checkpoint over the new size and stores it,
-and only then resolves the waiters. So an acknowledged entry is durable *and* covered by a
-stored, signed checkpoint; concurrent appends share one durable commit (group commit).
+queued (up to ``max_batch`` entries and ``MAX_BATCH_BYTES``), commits it with ONE
+``store.append_batch`` in a worker thread, extends the in-memory :class:`MerkleTree`, signs a
+checkpoint over the new size and stores it, and only then resolves the waiters. So an
+acknowledged entry is durable *and* covered by a stored, signed checkpoint; concurrent appends
+share one durable commit (group commit).
 
-Checkpoint policy: one checkpoint per committed batch. It costs one Ed25519 signature and one
-small row, and it means every :class:`AppendResult` carries a note that covers its entry.
+Checkpoint policy: one checkpoint per committed batch (one Ed25519 signature and one small row),
+so every :class:`AppendResult` carries a note that covers its entry.
 
 Subject sets: ``append(entry, subject_set=blob)`` hands a bulk entry's pseudonyms (see
-:mod:`gateway.audit._subject_set`) to the same batch, and the store writes them in the batch's
-one transaction; the tree hashes the entry alone (its digest binds the set). An entry is
-acknowledged only once both are durable.
+:mod:`gateway.audit._subject_set`) to the same batch, written in the batch's one transaction;
+the tree hashes the entry alone (its digest binds the set). Acknowledged once both are durable.
 
 Failure: if the store raises, every waiter of that batch gets :class:`AuditUnavailable` and
 the tree is not extended. The tree is re-synchronised from the store on the next batch: the
-index returned by ``append_batch`` is the truth, and any entries between the tree's size and
-it (appended by another replica, or by a commit whose acknowledgement was lost) are read back
-and hashed first. A failed append is *not acknowledged*; like any database commit whose reply
-was lost it may still be in the log, but the gateway has released nothing for it.
+index ``append_batch`` returns is the truth, and entries between the tree's size and it
+(another replica's, or a commit whose acknowledgement was lost) are read back and hashed
+first. A failed append is *not acknowledged*; it may still be in the log (as any commit whose
+reply was lost), but the gateway has released nothing for it.
 """
 
 from __future__ import annotations
@@ -39,6 +39,8 @@ __all__ = ["AppendResult", "AuditLog"]
 
 #: (entry or None to catch up without appending, its subject set or None, the waiter's future)
 _Waiter = tuple[bytes | None, bytes | None, "asyncio.Future[AppendResult]"]
+#: Most bytes of entries and subject sets committed in one batch (one waiter always goes).
+MAX_BATCH_BYTES = 64 * 2**20
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,10 +158,22 @@ class AuditLog:
             await self._wakeup.wait()
             self._wakeup.clear()
             while self._pending:
-                count = min(len(self._pending), self._max_batch)
-                await self._commit([self._pending.popleft() for _ in range(count)])
+                await self._commit(self._next_batch())
             if self._closing:
                 return
+
+    def _next_batch(self) -> list[_Waiter]:
+        """The oldest waiters, up to ``max_batch`` and :data:`MAX_BATCH_BYTES` (at least one): bulk
+        computes (32 MiB of set each at 2^20) commit a few at a time, not all in one."""
+        batch: list[_Waiter] = []
+        total = 0
+        while self._pending and len(batch) < self._max_batch:
+            entry, subject_set, _ = self._pending[0]
+            total += len(entry or b"") + len(subject_set or b"")
+            if batch and total > MAX_BATCH_BYTES:
+                break
+            batch.append(self._pending.popleft())
+        return batch
 
     async def _commit(self, batch: list[_Waiter]) -> None:
         entries = [entry for entry, _, _ in batch if entry is not None]

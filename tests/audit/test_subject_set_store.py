@@ -205,3 +205,29 @@ def test_a_compute_over_2_18_subjects_fits_the_shipped_ceiling(tmp_path: Any,
         n, SubjectSet.of(pseudonym_blob(KEY, ids)).sha256)
     assert receipt.ByteSize() < 2048
     assert first.ByteSize() < 128 * 1024 < MAX_MESSAGE  # the presence bitmaps dominate
+
+
+def test_big_subject_sets_commit_a_few_at_a_time(store_target: Any, signer: Any,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Group commit is bounded by bytes too: queued bulk entries (32 MiB of set each at 2^20)
+    go in several transactions, each set with its own entry, in order."""
+    from gateway.audit import _log
+
+    blobs = [_blob(n, 40) for n in range(6)]  # 1,280 bytes of set each
+    monkeypatch.setattr(_log, "MAX_BATCH_BYTES", 3000)  # two such entries per batch
+
+    async def scenario() -> list[Any]:
+        log = await _log.AuditLog.open(store_target.dsn, "sha256", ORIGIN, signer)
+        try:
+            return list(await asyncio.gather(*(log.append(e, b) for e, b in
+                                               zip(_entries(0, 6), blobs, strict=True))))
+        finally:
+            await log.aclose()
+    results = asyncio.run(scenario())
+    assert [r.index for r in results] == list(range(6))
+    assert [r.size for r in results] == [2, 2, 4, 4, 6, 6]  # three commits of two
+    store = open_store(store_target.dsn)
+    try:
+        assert [store.read_subject_set(i) for i in range(6)] == blobs
+    finally:
+        store.close()
