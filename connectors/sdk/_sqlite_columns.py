@@ -22,7 +22,7 @@ from connectors.sdk._compute_he import column_values
 from connectors.sdk._schema import FieldType
 from gateway.packed_ids import WIDTH, id_keys, pack_ids
 
-__all__ = ["NUMPY_TYPES", "ColumnIndex", "column_arrays", "lookup"]
+__all__ = ["NUMPY_TYPES", "ColumnIndex", "column_arrays"]
 
 #: Field types whose default decoder (``int``, ``float``, ``bool``) numpy can apply to SQLite
 #: numbers at once, with the outcome of decoding each value and then ``float()``.
@@ -121,9 +121,3 @@ class ColumnIndex:
         found[hit], out[hit] = self.present[at[hit]], self.values[at[hit]]
         return out, found  # values are 0.0 where not present
 
-
-def lookup(table: bytes, values: np.ndarray, present: np.ndarray,
-           ids: bytes) -> tuple[np.ndarray, np.ndarray]:
-    """:meth:`ColumnIndex.lookup` on the packed table keys, values and presence of
-    :func:`column_arrays`, for one read."""
-    return ColumnIndex(table, values, present).lookup(ids)
