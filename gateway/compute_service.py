@@ -44,7 +44,7 @@ from gateway.errors import FieldViolation, InvalidArgument
 from gateway.pb.pgw.v1 import compute_pb2, compute_pb2_grpc
 from gateway.policy import ApprovedModel, PolicySet
 from gateway.privacy import HePool
-from gateway.recorder import AuditRecorder, Pseudonymised
+from gateway.recorder import AuditRecorder
 from gateway.status import rpc
 
 __all__ = [
@@ -98,9 +98,6 @@ class ComputeService(LinearCompute, AggregateCompute, compute_pb2_grpc.ComputeSe
                 raise Refused(InvalidArgument(FieldViolation(
                     "header.operation", "want linear or aggregate")))
         except Refused as refused:
-            if len(audit["subjects"]) and not isinstance(audit["subjects"], Pseudonymised):
-                # refused before dispatch: up to 2^21 pseudonyms, off the event loop
-                audit["subjects"] = await self.recorder.pseudonymise(audit["subjects"])
             await self.recorder.record(**audit, decision=refused.decision,
                                        reason=refused.error.reason)
             raise refused.error from None

@@ -86,14 +86,18 @@ class AuditRecorder:
         """Start computing the audit form of ``subjects``; pass the task's result to
         :meth:`record` as ``subjects``. Many packed ids (``PackedIds``) are hashed in ``pool``'s
         worker processes when one is given, else in a thread."""
-        async def run() -> Pseudonymised:
-            if len(subjects) <= INLINE_SUBJECTS:
-                return self.pseudonymised(subjects)
-            data = getattr(subjects, "data", None)
-            if pool is None or not isinstance(data, bytes) or len(data) % len(subjects):
-                return await asyncio.to_thread(self.pseudonymised, subjects)
-            return await self._in_pool(pool, data, len(data) // len(subjects))
-        return asyncio.ensure_future(run())
+        return asyncio.ensure_future(self._audited(subjects, pool))
+
+    async def _audited(self, subjects: Sequence[str], pool: SpawnPool | None = None
+                       ) -> Pseudonymised:
+        """:meth:`pseudonymised`, on the event loop for a few subjects, else in ``pool``'s
+        workers (packed ids) or a thread: never seconds of hashing on the loop."""
+        if len(subjects) <= INLINE_SUBJECTS:
+            return self.pseudonymised(subjects)
+        data = getattr(subjects, "data", None)
+        if pool is None or not isinstance(data, bytes) or len(data) % len(subjects):
+            return await asyncio.to_thread(self.pseudonymised, subjects)
+        return await self._in_pool(pool, data, len(data) // len(subjects))
 
     async def _in_pool(self, pool: SpawnPool, data: bytes, width: int) -> Pseudonymised:
         step = -(-len(data) // width // (2 * pool.workers)) * width  # two parts per worker
@@ -109,7 +113,7 @@ class AuditRecorder:
                      subjects: Sequence[str] | Pseudonymised, decision: str, reason: str,
                      digest: str = "") -> common_pb2.AuditReceipt:
         audited = (subjects if isinstance(subjects, Pseudonymised)
-                   else self.pseudonymised(subjects))
+                   else await self._audited(subjects))
         entry = AuditEntry(
             time=datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z"),
             request_id=request_id, kind=kind, requester_org=principal.org,
