@@ -33,15 +33,22 @@ class Pseudonyms(tuple[str, ...]):
         return made
 
 
+def _check_key(key: bytes) -> None:
+    if len(key) < 32:
+        raise ValueError(f"pseudonym key is {len(key)} bytes: want at least 32")
+
+
+def _slices(packed: bytes, width: int) -> Iterable[bytes]:
+    return (packed[i:i + width] for i in range(0, len(packed), width))
+
+
 def _messages(key: bytes, subject_ids: Sequence[str]) -> Iterable[bytes]:
     """The ids as bytes; packed ids (``gateway.packed_ids.PackedIds``) are sliced from their
     buffer, without making strings."""
-    if len(key) < 32:
-        raise ValueError(f"pseudonym key is {len(key)} bytes: want at least 32")
+    _check_key(key)
     data = getattr(subject_ids, "data", None)
     if isinstance(data, bytes) and len(subject_ids) and not len(data) % len(subject_ids):
-        width = len(data) // len(subject_ids)
-        return (data[i:i + width] for i in range(0, len(data), width))
+        return _slices(data, len(data) // len(subject_ids))
     return (s.encode() for s in subject_ids)
 
 
@@ -69,7 +76,6 @@ def packed_pseudonym_blob(key: bytes, packed: bytes, width: int) -> bytes:
     the GIL the gateway's event loop needs while ciphertexts stream in)."""
     if width < 1 or len(packed) % width:
         raise ValueError(f"packed ids: {len(packed)} bytes is not a multiple of {width}")
-    if len(key) < 32:
-        raise ValueError(f"pseudonym key is {len(key)} bytes: want at least 32")
-    items = (packed[i:i + width] for i in range(0, len(packed), width))
-    return b"".join(hmac_sha256_many(key, items, _PSEUDONYM_DOMAIN))  # type: ignore[arg-type]
+    _check_key(key)
+    return b"".join(hmac_sha256_many(key, _slices(packed, width),  # type: ignore[arg-type]
+                                     _PSEUDONYM_DOMAIN))
