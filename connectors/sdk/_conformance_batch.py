@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import grpc
 
+from connectors.sdk._conformance_checks import REFUSED
 from connectors.sdk._spec import sign_spec
 from gateway.pb.pgw.v1 import connector_pb2
 
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
 __all__ = ["NAME", "batch"]
 
 NAME = "FetchBatch answers each item as Fetch does"
-_REFUSED = {grpc.StatusCode.PERMISSION_DENIED.value[0], grpc.StatusCode.UNAUTHENTICATED.value[0]}
+_REFUSED = {code.value[0] for code in REFUSED}  # as google.rpc codes
 
 
 async def batch(b: Battery) -> None:

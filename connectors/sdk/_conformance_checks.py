@@ -24,12 +24,12 @@ from gateway.errors import UpstreamViolation
 from gateway.pb.pgw.v1 import common_pb2, connector_pb2, connector_pb2_grpc
 from gateway.policy import Agreement
 
-__all__ = ["Battery", "CheckResult", "MALFORMED"]
+__all__ = ["MALFORMED", "REFUSED", "Battery", "CheckResult"]
 
 _KINDS = {connector_pb2.FieldKind.Value(f"FIELD_KIND_{t.name}"): t for t in FieldType}
 #: Well-formed-looking subjects that are not GB 11643 ids (bad length, bad checksum, SQL).
 MALFORMED = ("12345", "320402199001011230", "' OR '1'='1", "320402199001011234; DROP TABLE x")
-_REFUSED = (grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.UNAUTHENTICATED)
+REFUSED = (grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.UNAUTHENTICATED)
 
 
 @dataclass(frozen=True)
@@ -146,7 +146,7 @@ class Battery:
                     wrong or (f"{found}/{len(self.subjects)} subjects found" if found else
                               "no subject found: pass subjects the partner holds"))
         again, code, why = await self.fetch(signed)
-        self.record("replayed spec refused", again is None and code in _REFUSED,
+        self.record("replayed spec refused", again is None and code in REFUSED,
                     f"got {code.name}" + (f" ({why})" if why else ""))
 
     async def undeclared(self) -> None:
@@ -177,7 +177,7 @@ class Battery:
                         f"{g.describe()}")
 
     async def refused(self, name: str, signed: connector_pb2.SignedReleaseSpec,
-                      want: tuple[grpc.StatusCode, ...] = _REFUSED) -> None:
+                      want: tuple[grpc.StatusCode, ...] = REFUSED) -> None:
         answer, code, why = await self.fetch(signed)
         detail = f"got {code.name}" + (f" ({why})" if why else "")
         if answer is not None:
