@@ -65,14 +65,21 @@ async def settle(work: Callable[[], Awaitable[T]], *, method: str) -> T | status
     of its own, its result, or the ``google.rpc.Status`` a unary call of it would have ended
     with (the same mapping and the same log lines). Run each item in its own task (``gather``)
     so that the request id bound here stays the item's."""
+    return await _settled(lambda _rid: work(), method)
+
+
+async def _settled(work: Callable[[str], Awaitable[T]], method: str) -> T | status_pb2.Status:
+    """``work(request_id)`` under a fresh request id: its result or its status, logged."""
     rid = new_request_id()
     bind_request_id(rid)
     started = time.perf_counter()
     try:
-        result = await work()
+        result = await work(rid)
     except GatewayError as err:
         _log_refused(method, err, started)
         return status_of(err)
+    except (grpc.aio.AbortError, GeneratorExit):
+        raise
     except Exception as exc:  # noqa: BLE001 - last line of defence: no stack trace outward
         log.error("rpc_internal_error", method=method, exc_info=exc)
         return status_pb2.Status(code=grpc.StatusCode.INTERNAL.value[0],
@@ -83,30 +90,17 @@ async def settle(work: Callable[[], Awaitable[T]], *, method: str) -> T | status
 
 
 def rpc(method: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
-    """Wrap an async servicer method with request ids, logging and error mapping."""
+    """Wrap an async servicer method with request ids, logging and error mapping; the
+    method gets the request id as a fourth argument."""
 
     @functools.wraps(method)
     async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> T:
-        rid = new_request_id()
-        bind_request_id(rid)
-        started = time.perf_counter()
-        name = method.__name__
-        try:
-            result = await method(self, request, context, rid)
-        except GatewayError as err:
-            status = to_status(err)
-            _log_refused(name, err, started)
+        outcome = await _settled(lambda rid: method(self, request, context, rid),
+                                 method.__name__)
+        if isinstance(outcome, status_pb2.Status):
+            status = rpc_status.to_status(outcome)
             await context.abort(status.code, status.details, status.trailing_metadata)
-            raise  # unreachable: abort raises
-        except (grpc.aio.AbortError, GeneratorExit):
-            raise
-        except Exception as exc:  # noqa: BLE001 - last line of defence: no stack trace outward
-            log.error("rpc_internal_error", method=name, exc_info=exc)
-            await context.abort(grpc.StatusCode.INTERNAL, _internal_message(rid))
-            raise
-        log.debug("rpc_ok", method=name, code="OK",
-                 duration_ms=round((time.perf_counter() - started) * 1000, 2))
-        return result
+        return outcome  # type: ignore[return-value]
 
     return wrapper
 
