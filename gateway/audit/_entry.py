@@ -31,10 +31,10 @@ from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
 
-from gateway.audit._pseudonyms import Pseudonyms, subject_pseudonym, subject_pseudonyms
+from gateway.audit._pseudonyms import subject_pseudonym, subject_pseudonyms
 from gateway.audit._subject_set import INLINE_PSEUDONYMS, SubjectSet
 
-__all__ = ["AgreementRef", "AuditEntry", "Pseudonyms", "SubjectSet", "format_time",
+__all__ = ["AgreementRef", "AuditEntry", "SubjectSet", "format_time",
            "subject_pseudonym", "subject_pseudonyms"]
 
 VERSION = 1
@@ -44,7 +44,6 @@ KINDS = frozenset({"query", "explain", "compute", "join", "admin"})
 DECISIONS = frozenset({"allow", "deny", "error"})
 _TIME_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
 _HEX_DIGITS = b"0123456789abcdef"
-_PSEUDONYMS_KEY = '"subject_pseudonyms":"\\u0000"'
 _HEX_RE = re.compile(r"(?:[0-9a-f]{2})*")
 
 
@@ -129,8 +128,7 @@ class AuditEntry:
             raise _fail("decision", self.decision, f"one of {sorted(DECISIONS)}")
         _strs("partners", self.partners)
         _strs("released", self.released, 3)
-        if not isinstance(self.subject_pseudonyms, Pseudonyms):
-            _check_pseudonyms(self.subject_pseudonyms)
+        _check_pseudonyms(self.subject_pseudonyms)
         if not isinstance(self.agreements, tuple) or not all(
                 isinstance(a, AgreementRef) and isinstance(a.id, str)
                 and isinstance(a.content_hash, str) and type(a.version) is int
@@ -177,23 +175,9 @@ class AuditEntry:
         return doc
 
     def encode(self) -> bytes:
-        """Canonical bytes: UTF-8 JSON, sorted keys, no whitespace, ``"v"`` last.
-
-        Inline pseudonyms (checked lowercase hex, nothing to escape) are spliced in as one
-        join instead of going through the encoder one string at a time: the same bytes.
-        """
-        doc = self.to_json()
-        if self.subject_set is not None:
-            return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                              allow_nan=False).encode("utf-8")
-        doc["subject_pseudonyms"] = "\0"
-        text = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                          allow_nan=False)
-        ps = self.subject_pseudonyms
-        head, tail = text.split(_PSEUDONYMS_KEY, 1)
-        return b"".join((head.encode("utf-8"), b'"subject_pseudonyms":',
-                         ps.json if isinstance(ps, Pseudonyms) else Pseudonyms(ps).json,
-                         tail.encode("utf-8")))
+        """Canonical bytes: UTF-8 JSON, sorted keys, no whitespace, ``"v"`` last."""
+        return json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"),
+                          ensure_ascii=False, allow_nan=False).encode("utf-8")
 
     @classmethod
     def decode(cls, data: bytes) -> AuditEntry:

@@ -13,24 +13,9 @@ from collections.abc import Iterable, Sequence
 
 from gateway.hmac_pads import hmac_sha256_many
 
-__all__ = ["Pseudonyms", "packed_pseudonym_blob", "pseudonym_blob", "subject_pseudonym",
-           "subject_pseudonyms"]
+__all__ = ["packed_pseudonym_blob", "pseudonym_blob", "subject_pseudonym", "subject_pseudonyms"]
 
 _PSEUDONYM_DOMAIN = b"pgw/audit/subject-pseudonym/v1\x00"
-
-
-class Pseudonyms(tuple[str, ...]):
-    """Pseudonyms made by :func:`subject_pseudonyms`: 64 lowercase hex digits each by
-    construction, so an entry skips re-checking them, and their JSON list is joined once,
-    where they are made (possibly a worker thread), not when the entry is encoded. Equal to
-    the plain tuple of the same strings."""
-
-    json: bytes
-
-    def __new__(cls, values: Sequence[str]) -> Pseudonyms:
-        made = super().__new__(cls, values)
-        made.json = ('["' + '","'.join(made) + '"]').encode() if made else b"[]"
-        return made
 
 
 def _check_key(key: bytes) -> None:
@@ -57,10 +42,10 @@ def subject_pseudonym(key: bytes, subject_id: str) -> str:
     return subject_pseudonyms(key, [subject_id])[0]
 
 
-def subject_pseudonyms(key: bytes, subject_ids: Sequence[str]) -> Pseudonyms:
+def subject_pseudonyms(key: bytes, subject_ids: Sequence[str]) -> tuple[str, ...]:
     """:func:`subject_pseudonym` of each id; the keyed state is set up once for all of them."""
-    return Pseudonyms(hmac_sha256_many(key, _messages(key, subject_ids),  # type: ignore[arg-type]
-                                       _PSEUDONYM_DOMAIN, hexdigest=True))
+    return tuple(hmac_sha256_many(key, _messages(key, subject_ids),  # type: ignore[arg-type]
+                                  _PSEUDONYM_DOMAIN, hexdigest=True))
 
 
 def pseudonym_blob(key: bytes, subject_ids: Sequence[str]) -> bytes:
