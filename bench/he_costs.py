@@ -8,9 +8,10 @@
 Per 4096-slot CKKS ciphertext (N=8192, [60, 40, 40, 60], scale 2^40, as the SDK makes them):
 encrypt, serialize (TenSEAL always compresses), deserialize, the gateway's weighted sum of
 three, decrypt. Per list of ids: pack, SHA-256 digest, GB 11643 validation, int64 keys, the
-duplicate check, a column lookup, and the audit pseudonyms (HMAC-SHA256 as shipped; AES-256
-ECB over 16-byte blocks beside it as a lower bound for a block-cipher PRF). Synthetic ids
-with valid check digits; nothing is read from a workdir.
+duplicate check, a column lookup, and the audit form of a bulk entry's subjects: the set items
+shipped since session 5 (``gateway.audit._set_items``, AES-256 with feed-forward) beside the
+HMAC-SHA256 pseudonyms that sets held before. Synthetic ids with valid check digits; nothing is
+read from a workdir.
 """
 
 from __future__ import annotations
@@ -69,12 +70,12 @@ def synthetic_ids(n: int) -> list[str]:
 
 def id_costs(n: int) -> list[tuple[str, float, str]]:
     import numpy as np
-    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
     from connectors.sdk._sqlite_columns import ColumnIndex
-    from gateway.audit._pseudonyms import packed_pseudonym_blob
+    from gateway.audit import pseudonym_blob
+    from gateway.audit._set_items import set_items
     from gateway.packed_ids import (
-        WIDTH,
+        PackedIds,
         has_duplicates,
         id_keys,
         ids_digest,
@@ -86,11 +87,6 @@ def id_costs(n: int) -> list[tuple[str, float, str]]:
     data = pack_ids(ids)
     index = ColumnIndex(data, np.arange(n, dtype=np.float64), np.ones(n, dtype=bool))
     key = os.urandom(32)
-    blocks = b"".join(data[i:i + 16] for i in range(0, len(data), WIDTH))
-
-    def aes() -> bytes:
-        enc = Cipher(algorithms.AES(key), modes.ECB()).encryptor()
-        return enc.update(blocks) + enc.finalize()
 
     rows = [("pack", timed(lambda: pack_ids(ids), 1)[0]),
             ("SHA-256 digest", timed(lambda: ids_digest(data), 3)[0]),
@@ -98,9 +94,9 @@ def id_costs(n: int) -> list[tuple[str, float, str]]:
             ("int64 keys", timed(lambda: id_keys(data), 3)[0]),
             ("duplicate check", timed(lambda: has_duplicates(data), 3)[0]),
             ("column lookup", timed(lambda: index.lookup(data), 3)[0]),
-            ("pseudonyms, HMAC-SHA256", timed(lambda: packed_pseudonym_blob(key, data, WIDTH),
-                                              1)[0]),
-            ("AES-256-ECB, one block each", timed(aes, 3)[0])]
+            ("audit set items (shipped)", timed(lambda: set_items(key, data), 3)[0]),
+            ("HMAC-SHA256 pseudonyms (old)", timed(lambda: pseudonym_blob(key, PackedIds(data)),
+                                                   1)[0])]
     return [(name, t, f"{t / n * 1e9:,.0f} ns per id") for name, t in rows]
 
 

@@ -8,7 +8,7 @@ import asyncio
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-from connectors.sdk._compute_he import context_digest, shared_pool
+from connectors.sdk._compute_he import context_digest
 from gateway._compute_decision import ComputeDecisions, Refused, agreement_ref
 from gateway._compute_he import evaluate_linear
 from gateway.auth import Principal
@@ -25,7 +25,6 @@ from gateway.packed_ids import (
 from gateway.pb.pgw.v1 import compute_pb2, connector_pb2
 from gateway.policy import Agreement, ApprovedModel, FieldGrant
 from gateway.privacy import SLOTS, PublicContext
-from gateway.recorder import INLINE_SUBJECTS
 
 #: Hard ceiling on subjects per call, whatever an agreement allows.
 MAX_SUBJECTS = 1 << 21
@@ -129,9 +128,8 @@ class LinearCompute(ComputeDecisions):
                              "encrypt", compute_pb2.EncryptSpec(field=g.field, **espec)
                              .SerializeToString(deterministic=True))
                   for i, (a, g) in enumerate(grants)]
-        # hashed while the partners encrypt, in the HE workers (idle until ciphertexts come)
-        pending = self.recorder.pseudonymise(
-            subjects, (self._pool or shared_pool()) if n > INLINE_SUBJECTS else None)
+        # the audit form of the subjects is made while the partners encrypt
+        pending = self.recorder.pseudonymise(subjects)
         try:
             presence, result = await self._evaluate(model, ctx, subjects, signed, remaining)
         except GatewayError as err:

@@ -2,10 +2,11 @@
 
 Officers search by a person's id: the server turns it into the keyed pseudonym the entries
 carry, so raw ids are never stored and never needed to answer "who accessed this person?".
-Bulk entries keep their pseudonyms in a subject set beside the entry: search reads a set only
+Bulk entries keep their subjects in a subject set beside the entry: search reads a set only
 for an entry that has one and matches the rest of the criteria, checks it against the entry's
 digest (a set that does not match fails the search with DATA_LOSS naming the index, rather
-than silently missing the person), and matches whole 32-byte items only.
+than silently missing the person), and matches whole 32-byte items only: the person's set
+item in a ``"v": 3`` entry, their HMAC pseudonym in an older ``"v": 2`` one.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import grpc
 
 from gateway._audit_sets import checked_set, set_parts
 from gateway.audit import holds_pseudonym
+from gateway.audit._entry import VERSION_HMAC_SET
 from gateway.audit._log import AuditLog
 from gateway.audit._store import AuditStore, check_range, iter_entries
 from gateway.auth import Principal, Role, TokenVerifier, bearer_from_metadata
@@ -94,6 +96,7 @@ class AuditService(audit_pb2_grpc.AuditServiceServicer):
                 raise InvalidArgument(FieldViolation("subject", f"not a GB 11643 id: {exc}")) \
                     from None
             criteria["pseudonym"] = self.recorder.pseudonyms([subject])[0]
+            criteria["set_item"] = self.recorder.set_item(subject)
         return {k: v for k, v in criteria.items() if v is not None and v != ""}
 
     @rpc
@@ -226,6 +229,8 @@ def _names_subject(store: AuditStore, index: int, entry: dict[str, Any],
         return True
     if "subject_set" not in entry:
         return want in entry.get("subject_pseudonyms", [])
+    if entry.get("v") != VERSION_HMAC_SET:
+        want = criteria["set_item"]
     return holds_pseudonym(checked_set(store, index, entry), want)
 
 

@@ -7,10 +7,10 @@ without any raw id in the log. If the append fails, the caller gets ``AuditUnava
 and must release nothing.
 
 Inline or side: up to ``INLINE_PSEUDONYMS`` subjects are listed in the entry; a bulk compute's
-are packed into a subject set (raw 32-byte pseudonyms) that the log stores in the entry's own
-transaction, while the entry carries only its count and SHA-256. The receipt (entry, proof,
-checkpoint) therefore stays about a kilobyte at 2^20 subjects instead of 70 MB, which the
-16 MiB message ceiling could not carry.
+are packed into a subject set (32-byte set items, :mod:`gateway.audit._set_items`) that the log
+stores in the entry's own transaction, while the entry carries only its count and SHA-256.
+The receipt (entry, proof, checkpoint) therefore stays about a kilobyte at 2^20 subjects
+instead of 70 MB, which the 16 MiB message ceiling could not carry.
 """
 
 from __future__ import annotations
@@ -25,8 +25,9 @@ from gateway.audit import (
     INLINE_PSEUDONYMS,
     AuditEntry,
     SubjectSet,
-    pseudonym_blob,
+    set_item,
     subject_pseudonyms,
+    subject_set_items,
 )
 from gateway.audit import AgreementRef as EntryAgreement
 from gateway.audit._log import AuditLog
@@ -35,7 +36,6 @@ from gateway.errors import AuditUnavailable, GatewayError
 from gateway.logs import get_logger
 from gateway.metrics import AUDIT_APPEND_SECONDS, DECISIONS, agreement_label
 from gateway.pb.pgw.v1 import common_pb2
-from gateway.privacy._pool import SpawnPool
 
 log = get_logger("pgw.audit")
 
@@ -44,7 +44,7 @@ def response_digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-#: Above this many subjects the pseudonyms are computed in a worker thread.
+#: Above this many subjects their audit form is computed in a worker thread.
 INLINE_SUBJECTS = 4096
 
 
@@ -73,39 +73,29 @@ class AuditRecorder:
     def pseudonyms(self, subjects: Sequence[str]) -> tuple[str, ...]:
         return subject_pseudonyms(self._key, subjects)
 
+    def set_item(self, subject: str) -> bytes:
+        """The subject's item in a subject set (``subject``: a normalised GB 11643 id)."""
+        return set_item(self._key, subject)
+
     def pseudonymised(self, subjects: Sequence[str]) -> Pseudonymised:
-        """Inline pseudonyms up to ``INLINE_PSEUDONYMS`` subjects, else a subject set (CPU
-        bound: in a thread for many, see :meth:`pseudonymise`)."""
+        """Inline pseudonyms up to ``INLINE_PSEUDONYMS`` subjects, else a subject set (in a
+        thread for many, see :meth:`pseudonymise`)."""
         if len(subjects) <= INLINE_PSEUDONYMS:
             return Pseudonymised(len(subjects), inline=self.pseudonyms(subjects))
-        blob = pseudonym_blob(self._key, subjects)
+        blob = subject_set_items(self._key, subjects)
         return Pseudonymised(len(subjects), subject_set=SubjectSet.of(blob), blob=blob)
 
-    def pseudonymise(self, subjects: Sequence[str], pool: SpawnPool | None = None
-                     ) -> asyncio.Task[Pseudonymised]:
-        """Start computing the audit form of ``subjects``; pass the task's result to
-        :meth:`record` as ``subjects``. Many packed ids (``PackedIds``) are hashed in ``pool``'s
-        worker processes when one is given, else in a thread."""
-        return asyncio.ensure_future(self._audited(subjects, pool))
+    def pseudonymise(self, subjects: Sequence[str]) -> asyncio.Task[Pseudonymised]:
+        """Start computing the audit form of ``subjects`` (e.g. while partners encrypt); pass
+        the task's result to :meth:`record` as ``subjects``."""
+        return asyncio.ensure_future(self._audited(subjects))
 
-    async def _audited(self, subjects: Sequence[str], pool: SpawnPool | None = None
-                       ) -> Pseudonymised:
-        """:meth:`pseudonymised`, on the event loop for a few subjects, else in ``pool``'s
-        workers (packed ids) or a thread: never seconds of hashing on the loop."""
+    async def _audited(self, subjects: Sequence[str]) -> Pseudonymised:
+        """:meth:`pseudonymised`, on the event loop for a few subjects, else in a thread
+        (numpy and AES release the GIL): never a long step on the loop."""
         if len(subjects) <= INLINE_SUBJECTS:
             return self.pseudonymised(subjects)
-        data = getattr(subjects, "data", None)
-        if pool is None or not isinstance(data, bytes) or len(data) % len(subjects):
-            return await asyncio.to_thread(self.pseudonymised, subjects)
-        return await self._in_pool(pool, data, len(data) // len(subjects))
-
-    async def _in_pool(self, pool: SpawnPool, data: bytes, width: int) -> Pseudonymised:
-        step = -(-len(data) // width // (2 * pool.workers)) * width  # two parts per worker
-        parts = await asyncio.gather(*(asyncio.wrap_future(pool.pseudonyms(
-            self._key, data[i:i + step], width)) for i in range(0, len(data), step)))
-        blob = b"".join(parts)
-        described = await asyncio.to_thread(SubjectSet.of, blob)
-        return Pseudonymised(described.count, subject_set=described, blob=blob)
+        return await asyncio.to_thread(self.pseudonymised, subjects)
 
     async def record(self, *, kind: str, request_id: str, principal: Principal, role: str,
                      purpose: str, agreements: Sequence[common_pb2.AgreementRef],

@@ -26,6 +26,7 @@ from ._note import (
 )
 from ._proof import NodeSource, subtree_root
 from ._pseudonyms import pseudonym_blob, subject_pseudonym, subject_pseudonyms
+from ._set_items import set_item, subject_set_items
 from ._subject_set import INLINE_PSEUDONYMS, SubjectSet, holds_pseudonym
 from ._tree import MerkleTree
 from ._verify import (
@@ -63,9 +64,11 @@ __all__ = [
     "open_note",
     "pseudonym_blob",
     "root_from_inclusion",
+    "set_item",
     "sign_note",
     "subject_pseudonym",
     "subject_pseudonyms",
+    "subject_set_items",
     "subtree_root",
     "verify_consistency",
     "verify_cosignatures",

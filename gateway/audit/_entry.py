@@ -9,13 +9,16 @@ Two forms, chosen by the subject count alone (:mod:`gateway.audit._subject_set`)
 
 * ``"v": 1`` lists ``"subject_pseudonyms"`` inline: at most ``INLINE_PSEUDONYMS`` (1024) of
   them. Byte for byte the format of every entry written before subject sets existed.
-* ``"v": 2`` carries ``"subject_set": {"count": N, "sha256": ...}`` instead (N > 1024); the
-  pseudonyms are stored beside the entry. The version changes because a reader of the v1
-  format that tolerates a missing key (as the officer search once did, with
-  ``entry.get("subject_pseudonyms", [])``) would read a v2 entry as naming nobody; a v1-only
-  reader checking ``"v"`` refuses it instead. ``"v"`` follows the form, so it adds no second
-  encoding: v1 with a set, v2 with a list, or either form on the wrong side of the threshold
-  is refused.
+* ``"v": 3`` carries ``"subject_set": {"count": N, "sha256": ...}`` instead (N > 1024); the
+  subjects are stored beside the entry as set items (:mod:`gateway.audit._set_items`). The
+  version changes because a reader of the v1 format that tolerates a missing key (as the
+  officer search once did, with ``entry.get("subject_pseudonyms", [])``) would read a set
+  entry as naming nobody; a v1-only reader checking ``"v"`` refuses it instead.
+* ``"v": 2`` is the same form with sets of HMAC pseudonyms (the raw bytes of the inline
+  form), as written before set items; still read, searched and verified, no longer written.
+
+``"v"`` follows the form, so it adds no second encoding: v1 with a set, v2 or v3 with a list,
+or either form on the wrong side of the threshold is refused.
 
 **No raw personal data.** An entry never holds a raw subject id, name or value: data
 subjects appear only as keyed pseudonyms (:mod:`gateway.audit._pseudonyms`), which an
@@ -38,8 +41,10 @@ __all__ = ["AgreementRef", "AuditEntry", "SubjectSet", "format_time",
            "subject_pseudonym", "subject_pseudonyms"]
 
 VERSION = 1
-#: Version of entries whose pseudonyms are in a subject set (see the module docstring).
-VERSION_SUBJECT_SET = 2
+#: Version of entries whose subjects are in a subject set of set items (module docstring).
+VERSION_SUBJECT_SET = 3
+#: The same with a set of HMAC pseudonyms (``SubjectSet.legacy``): read, no longer written.
+VERSION_HMAC_SET = 2
 KINDS = frozenset({"query", "explain", "compute", "join", "admin"})
 DECISIONS = frozenset({"allow", "deny", "error"})
 _TIME_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
@@ -171,7 +176,8 @@ class AuditEntry:
         if self.subject_set is None:
             doc.update(subject_pseudonyms=list(self.subject_pseudonyms), v=VERSION)
         else:
-            doc.update(subject_set=self.subject_set.to_json(), v=VERSION_SUBJECT_SET)
+            doc.update(subject_set=self.subject_set.to_json(),
+                       v=VERSION_HMAC_SET if self.subject_set.legacy else VERSION_SUBJECT_SET)
         return doc
 
     def encode(self) -> bytes:
@@ -192,15 +198,18 @@ class AuditEntry:
             got = sorted(doc) if isinstance(doc, dict) else type(doc).__name__
             raise ValueError(f"audit entry keys: got {got}, want {sorted(inline)} or with "
                              "subject_set in place of subject_pseudonyms")
-        version = VERSION if set(doc) == inline else VERSION_SUBJECT_SET
-        if doc.pop("v") != version:
-            raise ValueError(f"audit entry version: want {version} for this form")
+        versions = (VERSION,) if set(doc) == inline else (VERSION_SUBJECT_SET, VERSION_HMAC_SET)
+        version = doc.pop("v")
+        if version not in versions or type(version) is not int:
+            raise ValueError(f"audit entry version: want {' or '.join(map(str, versions))} "
+                             "for this form")
         try:
             agreements = tuple(AgreementRef(**a) for a in doc.pop("agreements"))
         except TypeError:
             raise _fail("agreements", "<malformed>", "objects id, version, content_hash") from None
         if "subject_set" in doc:
-            doc["subject_set"] = SubjectSet.from_json(doc["subject_set"])
+            doc["subject_set"] = SubjectSet.from_json(doc["subject_set"],
+                                                      legacy=version == VERSION_HMAC_SET)
             doc["subject_pseudonyms"] = []
         for name in ("partners", "subject_pseudonyms", "released"):
             if not isinstance(doc[name], list):

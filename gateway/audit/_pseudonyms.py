@@ -1,8 +1,9 @@
 """Keyed pseudonyms of data subjects: how the audit log names people without their ids.
 
 A pseudonym is ``HMAC-SHA256(key, "pgw/audit/subject-pseudonym/v1\\x00" || id)``: 32 bytes,
-written as 64 lowercase hex digits inside an entry (:func:`subject_pseudonyms`) or as the raw
-32 bytes in a bulk subject set (:func:`pseudonym_blob`; see :mod:`gateway.audit._subject_set`).
+written as 64 lowercase hex digits inside an entry (:func:`subject_pseudonyms`), or as the raw
+32 bytes in the subject set of a ``"v": 2`` entry (:func:`pseudonym_blob`), as written before
+set items (:mod:`gateway.audit._set_items`) replaced them in bulk entries.
 An officer holding the key recomputes it from a person's id to answer "who accessed this
 person?"; without the key the log cannot be linked back to ids (nor across gateways).
 """
@@ -13,7 +14,7 @@ from collections.abc import Iterable, Sequence
 
 from gateway.hmac_pads import hmac_sha256_many
 
-__all__ = ["packed_pseudonym_blob", "pseudonym_blob", "subject_pseudonym", "subject_pseudonyms"]
+__all__ = ["pseudonym_blob", "subject_pseudonym", "subject_pseudonyms"]
 
 _PSEUDONYM_DOMAIN = b"pgw/audit/subject-pseudonym/v1\x00"
 
@@ -52,15 +53,4 @@ def pseudonym_blob(key: bytes, subject_ids: Sequence[str]) -> bytes:
     """The raw 32-byte pseudonyms of ``subject_ids``, concatenated in order: the stored form of
     a bulk subject set (2^20 subjects: 32 MiB, and no hex or JSON made for them)."""
     return b"".join(hmac_sha256_many(key, _messages(key, subject_ids),  # type: ignore[arg-type]
-                                     _PSEUDONYM_DOMAIN))
-
-
-def packed_pseudonym_blob(key: bytes, packed: bytes, width: int) -> bytes:
-    """:func:`pseudonym_blob` of ids packed ``width`` bytes each: a picklable job, so a
-    gateway can hash a bulk compute's subjects in its worker processes (a thread would hold
-    the GIL the gateway's event loop needs while ciphertexts stream in)."""
-    if width < 1 or len(packed) % width:
-        raise ValueError(f"packed ids: {len(packed)} bytes is not a multiple of {width}")
-    _check_key(key)
-    return b"".join(hmac_sha256_many(key, _slices(packed, width),  # type: ignore[arg-type]
                                      _PSEUDONYM_DOMAIN))

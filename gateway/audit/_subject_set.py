@@ -8,8 +8,10 @@ subjects, hashed into the leaf and returned in every receipt), so the entry carr
 
 and the store keeps the **set** in the same transaction, keyed by the entry's index:
 
-* set  = P_1 || P_2 || ... || P_N, each P_i the raw 32-byte pseudonym (the bytes whose hex
-  the inline form would list), in the entry's subject order; ``len(set) == 32 * N``.
+* set  = P_1 || P_2 || ... || P_N in the entry's subject order, ``len(set) == 32 * N``; each
+  P_i a 32-byte set item (:mod:`gateway.audit._set_items`) in a ``"v": 3`` entry, or the raw
+  HMAC pseudonym (the bytes whose hex the inline form would list) in a ``"v": 2`` entry,
+  written before set items existed (:attr:`SubjectSet.legacy`).
 * sha256 = lowercase hex SHA-256(set): no prefix and no length field (the length is fixed by
   ``count``), so ``sha256sum`` over the stored BLOB reproduces it. It is SHA-256 whatever hash
   the Merkle log uses (the key names the algorithm).
@@ -33,17 +35,19 @@ __all__ = ["INLINE_PSEUDONYMS", "PSEUDONYM_BYTES", "SubjectSet", "holds_pseudony
 #: Most pseudonyms an entry lists inline; more go to a subject set. Agreements cap queries
 #: and joins far below this, so only bulk computes (up to 2^21 subjects) have sets.
 INLINE_PSEUDONYMS = 1024
-#: Bytes per raw pseudonym (HMAC-SHA256) in a set.
+#: Bytes per item of a set (a set item, or an HMAC-SHA256 pseudonym in a legacy set).
 PSEUDONYM_BYTES = 32
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
 class SubjectSet:
-    """What an entry says about its stored set: how many pseudonyms and their SHA-256."""
+    """What an entry says about its stored set: how many items and their SHA-256; ``legacy``:
+    the items are HMAC pseudonyms (a ``"v": 2`` entry), not set items."""
 
     count: int
     sha256: str
+    legacy: bool = False
 
     def __post_init__(self) -> None:
         if type(self.count) is not int or self.count <= INLINE_PSEUDONYMS:
@@ -61,13 +65,13 @@ class SubjectSet:
         return cls(len(blob) // PSEUDONYM_BYTES, hashlib.sha256(blob).hexdigest())
 
     @classmethod
-    def from_json(cls, value: Any) -> SubjectSet:
+    def from_json(cls, value: Any, *, legacy: bool = False) -> SubjectSet:
         """From the entry's JSON object; exactly the keys ``count`` and ``sha256``."""
         if not isinstance(value, dict) or set(value) != {"count", "sha256"}:
             got = sorted(value) if isinstance(value, dict) else type(value).__name__
             raise ValueError(f"audit entry field 'subject_set': got {got}, want an object "
                              "with count and sha256")
-        return cls(value["count"], value["sha256"])
+        return cls(value["count"], value["sha256"], legacy)
 
     def to_json(self) -> dict[str, Any]:
         return {"count": self.count, "sha256": self.sha256}

@@ -39,13 +39,6 @@ class SpawnPool:
     def _submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Future[Any]:
         return self._executor.submit(fn, *args, **kwargs)
 
-    def pseudonyms(self, key: bytes, packed: bytes, width: int) -> Future[bytes]:
-        """Audit pseudonyms (raw, concatenated) of ids packed ``width`` bytes each, on a
-        worker (``gateway.audit._pseudonyms.packed_pseudonym_blob``)."""
-        from gateway.audit._pseudonyms import packed_pseudonym_blob
-
-        return self._submit(packed_pseudonym_blob, key, packed, width)
-
     def warm_up(self) -> None:
         """Start every worker now (instead of on first use), e.g. before a timed section."""
         for f in [self._executor.submit(os.getpid) for _ in range(self.workers * 2)]:

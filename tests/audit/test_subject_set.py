@@ -1,5 +1,6 @@
 """Bulk subject sets: the entry's two forms around the threshold, the digest's definition
-(checked by an independent computation), strict decoding, and the aligned search."""
+(checked by an independent computation), strict decoding (``"v": 3`` set items, ``"v": 2``
+HMAC sets still read), and the aligned search."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from gateway.audit import (
     holds_pseudonym,
     pseudonym_blob,
     subject_pseudonyms,
+    subject_set_items,
 )
 
 KEY = bytes(range(32))
@@ -40,11 +42,11 @@ def _entry(**changes: object) -> AuditEntry:
 
 
 def _ids(n: int, start: int = 0) -> list[str]:
-    return [f"syn-{i:08d}" for i in range(start, start + n)]
+    return [f"320402{i:011d}X" for i in range(start, start + n)]  # the shape sets take
 
 
 def _bulk(n: int) -> tuple[AuditEntry, bytes]:
-    blob = pseudonym_blob(KEY, _ids(n))
+    blob = subject_set_items(KEY, _ids(n))
     return _entry(subject_count=n, subject_set=SubjectSet.of(blob)), blob
 
 
@@ -65,11 +67,24 @@ def test_golden_bulk_encoding() -> None:
         '"requester_org":"hpf-changzhou","requester_subject":"risk-officer-3",'
         '"response_digest":"' + "cd" * 32 + '","role":"requester","subject_count":1025,'
         '"subject_set":{"count":1025,"sha256":"' + "ef" * 32 + '"},'
-        '"time":"2025-01-02T03:04:05.000006Z","v":2}').encode()
+        '"time":"2025-01-02T03:04:05.000006Z","v":3}').encode()
     assert AuditEntry.decode(entry.encode()) == entry
+    # the same with a set of HMAC pseudonyms, as written before set items: "v": 2, still read
+    legacy = _entry(subject_count=1025, subject_set=SubjectSet(1025, "ef" * 32, legacy=True))
+    assert legacy.encode() == entry.encode().replace(b'"v":3}', b'"v":2}')
+    assert AuditEntry.decode(legacy.encode()) == legacy and legacy != entry
 
 
-def test_digest_is_sha256_of_the_raw_pseudonyms_in_order() -> None:
+def test_digest_is_sha256_of_the_items_in_order() -> None:
+    ids = _ids(T + 7)
+    blob = subject_set_items(KEY, ids)
+    described = SubjectSet.of(blob)
+    assert described == SubjectSet(len(ids), hashlib.sha256(blob).hexdigest())
+    assert described.problem(blob) is None and not described.legacy
+    assert described.problem(blob[32:64] + blob[:32] + blob[64:]) is not None  # order counts
+
+
+def test_legacy_digest_is_sha256_of_the_raw_pseudonyms_in_order() -> None:
     ids = _ids(T + 7)
     blob = pseudonym_blob(KEY, ids)
     # independent: the standard library's HMAC, one id at a time, then hex -> raw bytes
@@ -95,7 +110,7 @@ def test_the_form_follows_the_count_at_the_threshold(n: int) -> None:
     else:
         entry, blob = _bulk(n)
         data = entry.encode()
-        assert b'"v":2}' in data and b"subject_pseudonyms" not in data
+        assert b'"v":3}' in data and b"subject_pseudonyms" not in data
         assert len(data) < 1024 and len(blob) == 32 * n
         with pytest.raises(ValueError, match=f"at most {T} inline"):
             _entry(subject_count=n, subject_pseudonyms=subject_pseudonyms(KEY, ids))
@@ -113,7 +128,7 @@ def test_bulk_round_trip_equals_the_plain_encoder(count: int, sha: str, text: st
     assert AuditEntry.decode(data) == entry
 
 
-def _set_form(data: bytes, count: int, sha: str = "ef" * 32, v: int = 2) -> bytes:
+def _set_form(data: bytes, count: int, sha: str = "ef" * 32, v: int = 3) -> bytes:
     doc = json.loads(data)
     del doc["subject_pseudonyms"]
     doc.update(subject_count=count, subject_set={"count": count, "sha256": sha}, v=v)
@@ -127,6 +142,9 @@ _BULK = _set_form(_SMALL, T + 1)
 @pytest.mark.parametrize("data", [
     _set_form(_SMALL, T + 1, v=1),                                      # a set under v 1
     _SMALL.replace(b'"v":1', b'"v":2'),                                 # a list under v 2
+    _SMALL.replace(b'"v":1', b'"v":3'),                                 # a list under v 3
+    _set_form(_SMALL, T + 1, v=4),                                      # no such version
+    _BULK.replace(b'"v":3', b'"v":3.0'),
     _set_form(_SMALL, T),                                               # a set at the threshold
     _set_form(_SMALL, 3),
     _BULK.replace(b'"subject_count":1025,', b'"subject_count":1025,"subject_pseudonyms":[],'),
@@ -144,6 +162,8 @@ _BULK = _set_form(_SMALL, T + 1)
 ])
 def test_decode_accepts_exactly_one_form(data: bytes) -> None:
     assert AuditEntry.decode(_BULK).subject_set == SubjectSet(T + 1, "ef" * 32)  # the base
+    legacy = AuditEntry.decode(_set_form(_SMALL, T + 1, v=2)).subject_set
+    assert legacy == SubjectSet(T + 1, "ef" * 32, legacy=True)
     with pytest.raises(ValueError):
         AuditEntry.decode(data)
 

@@ -9,7 +9,14 @@ from typing import Any
 
 import pytest
 
-from gateway.audit import INLINE_PSEUDONYMS, AuditEntry, SubjectSet, pseudonym_blob
+from gateway.audit import (
+    INLINE_PSEUDONYMS,
+    AuditEntry,
+    SubjectSet,
+    pseudonym_blob,
+    subject_pseudonyms,
+    subject_set_items,
+)
 from gateway.audit._log import AuditLog
 from gateway.audit._note import NoteSigner
 from gateway.audit._store import AuditStore, open_store
@@ -159,10 +166,9 @@ def test_the_recorder_decides_inline_or_side(store_target: Any, signer: NoteSign
                 assert entry.subject_count == n
                 if n <= INLINE_PSEUDONYMS:
                     assert blob is None and entry.subject_set is None
-                    assert bytes.fromhex("".join(entry.subject_pseudonyms)) == \
-                        pseudonym_blob(KEY, ids)
+                    assert entry.subject_pseudonyms == subject_pseudonyms(KEY, ids)
                 else:
-                    assert blob == pseudonym_blob(KEY, ids) and entry.subject_pseudonyms == ()
+                    assert blob == subject_set_items(KEY, ids) and entry.subject_pseudonyms == ()
                     assert entry.subject_set == SubjectSet.of(blob)
                     assert len(receipt.entry) < 1024
                 for raw in (ids[0], ids[-1]):  # no raw id in the entry or the set
@@ -194,7 +200,7 @@ def test_a_compute_over_2_18_subjects_fits_the_shipped_ceiling(tmp_path: Any,
                 presence=[compute_pb2.Presence(partner=p, found=b"\xff" * (n // 8 + 1))
                           for p in ("bank", "education", "social-security")]))
             first.summary.receipt.CopyFrom(await _record(recorder, pending))
-            assert log.store.read_subject_set(0) == pseudonym_blob(KEY, ids)
+            assert log.store.read_subject_set(0) == subject_set_items(KEY, ids)
             return first
         finally:
             await log.aclose()
@@ -202,7 +208,7 @@ def test_a_compute_over_2_18_subjects_fits_the_shipped_ceiling(tmp_path: Any,
     first = asyncio.run(scenario())
     receipt = first.summary.receipt
     assert AuditEntry.decode(receipt.entry).subject_set == SubjectSet(
-        n, SubjectSet.of(pseudonym_blob(KEY, ids)).sha256)
+        n, SubjectSet.of(subject_set_items(KEY, ids)).sha256)
     assert receipt.ByteSize() < 2048
     assert first.ByteSize() < 128 * 1024 < MAX_MESSAGE  # the presence bitmaps dominate
 
@@ -231,3 +237,52 @@ def test_big_subject_sets_commit_a_few_at_a_time(store_target: Any, signer: Any,
         assert [store.read_subject_set(i) for i in range(6)] == blobs
     finally:
         store.close()
+
+
+def test_search_reads_each_set_in_its_own_form(store_target: Any, signer: NoteSigner) -> None:
+    """A ``"v": 2`` entry written before set items holds HMAC pseudonyms; a ``"v": 3`` one set
+    items. The officer search looks for the person's own form in each, and only there."""
+    from gateway.audit_service import _names_subject
+
+    ids = _ids(INLINE_PSEUDONYMS + 3, 320402199001010000)
+    person, stranger = ids[7], _ids(1, 320402199101010000)[0]
+    recorder = AuditRecorder(None, KEY)  # type: ignore[arg-type]  # criteria only
+
+    async def scenario() -> None:
+        log = await AuditLog.open(store_target.dsn, "sha256", ORIGIN, signer)
+        try:
+            old_blob = pseudonym_blob(KEY, ids)
+            old = AuditEntry.decode(await _record_raw(log, old_blob, legacy=True))
+            new = AuditEntry.decode((await _record(AuditRecorder(log, KEY), ids)).entry)
+            assert old.subject_set == SubjectSet(len(ids), SubjectSet.of(old_blob).sha256,
+                                                 legacy=True)
+            assert new.subject_set == SubjectSet.of(subject_set_items(KEY, ids))
+            for who, found in ((person, [True, True]), (stranger, [False, False])):
+                criteria = {"pseudonym": recorder.pseudonyms([who])[0],
+                            "set_item": recorder.set_item(who)}
+                assert [_names_subject(log.store, i, e.to_json(), criteria)
+                        for i, e in enumerate((old, new))] == found
+            # each form only: an HMAC pseudonym is no item of a new set, and the reverse
+            assert not _names_subject(log.store, 1, new.to_json(), {
+                "pseudonym": recorder.pseudonyms([person])[0], "set_item": b"\0" * 32})
+            assert not _names_subject(log.store, 0, old.to_json(), {
+                "pseudonym": "00" * 32, "set_item": recorder.set_item(person)})
+        finally:
+            await log.aclose()
+
+    asyncio.run(scenario())
+
+
+async def _record_raw(log: AuditLog, blob: bytes, *, legacy: bool) -> bytes:
+    """Append a bulk entry with ``blob`` as its set, as an older gateway wrote it."""
+    described = SubjectSet.of(blob)
+    entry = AuditEntry(
+        time="2025-01-02T03:04:05.000006Z", request_id="req-old", kind="compute",
+        requester_org="hpf-changzhou", requester_subject="s", role="requester",
+        purpose="loan-risk-scoring", agreements=(), partners=("bank",), released=(),
+        subject_count=described.count, subject_pseudonyms=(),
+        subject_set=SubjectSet(described.count, described.sha256, legacy=legacy),
+        decision="allow", reason="", response_digest="")
+    data = entry.encode()
+    await log.append(data, blob)
+    return data

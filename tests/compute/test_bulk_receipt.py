@@ -10,7 +10,7 @@ import hashlib
 import grpc
 from pgw_compute_harness import RawData, Stack
 
-from gateway.audit import INLINE_PSEUDONYMS, AuditEntry, NoteVerifier, pseudonym_blob
+from gateway.audit import INLINE_PSEUDONYMS, AuditEntry, NoteVerifier, subject_set_items
 from gateway.audit._store import open_store
 from gateway.keys import load_public_key, load_secret
 from gateway.packed_ids import pack_ids
@@ -39,7 +39,7 @@ def test_a_bulk_score_returns_a_small_receipt_bound_to_its_subject_set(
             blob = store.read_subject_set(receipt.leaf_index)
         finally:
             store.close()
-        assert blob == pseudonym_blob(key, subjects)  # in the requester's order
+        assert blob == subject_set_items(key, subjects)  # in the requester's order
         assert entry.subject_set.problem(blob) is None
         assert subjects[0].encode() not in receipt.entry and subjects[0].encode() not in blob
     assert max(sizes.values()) < 2048

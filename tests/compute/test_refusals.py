@@ -10,7 +10,7 @@ import grpc
 import pytest
 from pgw_compute_harness import LoopThread, RawData, Stack, code_of, start_stack
 
-from gateway.audit import AuditEntry, SubjectSet, pseudonym_blob
+from gateway.audit import AuditEntry, SubjectSet, subject_set_items
 from gateway.config import Config
 from gateway.keys import load_secret
 from gateway.privacy import HeKeys
@@ -156,4 +156,4 @@ def test_more_subjects_than_the_agreement_allows(stack: Stack) -> None:
     # the refusal names all 4097 by a subject set, hashed off the event loop
     assert entry.subject_count == 4097 and entry.subject_set is not None
     key = load_secret(stack.cfg.audit_pseudonym_key)
-    assert entry.subject_set == SubjectSet.of(pseudonym_blob(key, ids))
+    assert entry.subject_set == SubjectSet.of(subject_set_items(key, ids))

@@ -38,7 +38,13 @@ from pgw_officer_harness import (
     write_config,
 )
 
-from gateway.audit import INLINE_PSEUDONYMS, AuditEntry, holds_pseudonym, subject_pseudonym
+from gateway.audit import (
+    INLINE_PSEUDONYMS,
+    AuditEntry,
+    holds_pseudonym,
+    set_item,
+    subject_pseudonym,
+)
 from gateway.audit._log import AuditLog
 from gateway.auth import Principal, Role
 from gateway.config import Config, load_config
@@ -122,6 +128,10 @@ def search(stack: Stack, subject: str) -> list[int]:
 
 def pseudonym(log: BulkLog, person: str) -> str:
     return subject_pseudonym(load_secret(log.cfg.audit_pseudonym_key), person)
+
+
+def item(log: BulkLog, person: str) -> bytes:
+    return set_item(load_secret(log.cfg.audit_pseudonym_key), person)
 
 
 def test_search_finds_a_subject_in_a_side_set_and_only_there(bulk_log: BulkLog) -> None:
@@ -242,12 +252,13 @@ def test_an_export_carries_the_sets_for_an_offline_search(bulk_log: BulkLog, cap
     assert rc == 0 and "exported 3 entries" in err, err
     lines = [json.loads(line) for line in archive.read_text().splitlines()]
     assert ["subject_set" in d for d in lines] == [False, True, True]
-    # the officer's offline search: the person's pseudonym, whole 32-byte items of each set
-    p1, p2 = pseudonym(bulk_log, bulk_log.p1), pseudonym(bulk_log, bulk_log.p2)
+    # the officer's offline search: the person's set item (made with the pseudonym key), among
+    # whole 32-byte items of each set; their HMAC pseudonym in an inline entry
+    p1, p2 = item(bulk_log, bulk_log.p1), item(bulk_log, bulk_log.p2)
     sets = {d["index"]: base64.b64decode(d["subject_set"]) for d in lines if "subject_set" in d}
     assert [i for i, blob in sets.items() if holds_pseudonym(blob, p1)] == [BULK]
     assert [i for i, blob in sets.items() if holds_pseudonym(blob, p2)] == [OTHER]
-    assert p2 in lines[QUERY]["entry"]["subject_pseudonyms"]
+    assert pseudonym(bulk_log, bulk_log.p2) in lines[QUERY]["entry"]["subject_pseudonyms"]
     for d in lines[1:]:  # each set hashes to its (proved) entry's digest
         entry = AuditEntry.decode(json.dumps(d["entry"], sort_keys=True, separators=(",", ":"),
                                              ensure_ascii=False).encode())
