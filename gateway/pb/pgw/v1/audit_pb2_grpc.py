@@ -118,9 +118,10 @@ class AuditServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetSubjectSet(self, request, context):
-        """The subject set of a bulk entry (one with "subject_set" instead of an inline list): the
-        raw 32-byte pseudonyms in the entry's subject order, in chunks to be joined, checked
-        against the entry's digest before the first chunk is sent.
+        """The subject set of a bulk entry (one with "subject_set" instead of an inline list): its
+        32-byte items (set items; HMAC pseudonyms in a "v": 2 entry) in the entry's subject
+        order, in chunks to be joined, checked against the entry's digest before the first
+        chunk is sent.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
