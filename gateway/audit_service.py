@@ -14,25 +14,22 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import grpc
 
 from gateway._audit_sets import checked_set, set_parts
-from gateway.audit import holds_pseudonym
-from gateway.audit._entry import VERSION_HMAC_SET
 from gateway.audit._log import AuditLog
-from gateway.audit._store import AuditStore, check_range, iter_entries
+from gateway.audit._store import check_range, iter_entries
+from gateway.audit_search import matches, names_person, search_criteria
 from gateway.auth import Principal, Role, TokenVerifier, bearer_from_metadata
 from gateway.errors import FieldViolation, InvalidArgument
 from gateway.pb.pgw.v1 import audit_pb2, audit_pb2_grpc, common_pb2
 from gateway.recorder import AuditRecorder
 from gateway.status import rpc
-from gateway.validate import normalize_person_id
 
 MAX_PAGE = 1000
-DECISIONS = ("allow", "deny", "error")
 
 
 class AuditService(audit_pb2_grpc.AuditServiceServicer):
@@ -82,22 +79,10 @@ class AuditService(audit_pb2_grpc.AuditServiceServicer):
         return audit_pb2.SearchResponse(entries=found)
 
     def _matcher(self, request: audit_pb2.SearchRequest) -> dict[str, Any]:
-        if request.decision and request.decision not in DECISIONS:
-            raise InvalidArgument(FieldViolation("decision", f"want one of {', '.join(DECISIONS)}"))
-        criteria: dict[str, Any] = {
-            "requester_org": request.requester_org, "purpose": request.purpose,
-            "partner": request.partner, "decision": request.decision,
-            "time_from": _instant("time_from", request.time_from),
-            "time_to": _instant("time_to", request.time_to)}
-        if request.subject:
-            try:
-                subject = normalize_person_id(request.subject)
-            except ValueError as exc:
-                raise InvalidArgument(FieldViolation("subject", f"not a GB 11643 id: {exc}")) \
-                    from None
-            criteria["pseudonym"] = self.recorder.pseudonyms([subject])[0]
-            criteria["set_item"] = self.recorder.set_item(subject)
-        return {k: v for k, v in criteria.items() if v is not None and v != ""}
+        return search_criteria(
+            self.recorder.person_forms, requester_org=request.requester_org,
+            purpose=request.purpose, partner=request.partner, decision=request.decision,
+            time_from=request.time_from, time_to=request.time_to, subject=request.subject)
 
     @rpc
     async def GetInclusionProof(self, request: audit_pb2.GetInclusionProofRequest,
@@ -194,57 +179,15 @@ async def _export_first(self: AuditService, request: audit_pb2.ExportRequest,
     return size, request.start, end
 
 
-def _instant(field: str, text: str) -> datetime | None:
-    """An RFC 3339 bound as an aware UTC datetime (None when empty)."""
-    if not text:
-        return None
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise InvalidArgument(FieldViolation(field, "want an RFC 3339 time such as "
-                                             "2026-11-25T08:00:00+08:00")) from None
-    if moment.tzinfo is None:
-        raise InvalidArgument(FieldViolation(field, "want a time with an offset (Z or +08:00)"))
-    return moment.astimezone(UTC)
-
-
 def _take(criteria: dict[str, Any], audit_log: AuditLog, limit: int
           ) -> Iterator[audit_pb2.LogEntry]:
     count = 0
     store = audit_log.store
     for index, data in iter_entries(store):
         entry = json.loads(data)
-        if _matches(entry, criteria) and _names_subject(store, index, entry, criteria):
+        if matches(entry, criteria) and names_person(
+                entry, criteria, partial(checked_set, store, index, entry)):
             yield audit_pb2.LogEntry(index=index, entry=data)
             count += 1
             if count >= limit:
                 return
-
-
-def _names_subject(store: AuditStore, index: int, entry: dict[str, Any],
-                   criteria: dict[str, Any]) -> bool:
-    """Whether the entry names the searched pseudonym (True when none is searched)."""
-    want = criteria.get("pseudonym")
-    if want is None:
-        return True
-    if "subject_set" not in entry:
-        return want in entry.get("subject_pseudonyms", [])
-    if entry.get("v") != VERSION_HMAC_SET:
-        want = criteria["set_item"]
-    return holds_pseudonym(checked_set(store, index, entry), want)
-
-
-def _matches(entry: dict[str, Any], criteria: dict[str, Any]) -> bool:
-    """The criteria an entry answers by itself (all but the pseudonym: :func:`_names_subject`)."""
-    when = datetime.fromisoformat(entry["time"]) if ("time_from" in criteria
-                                                      or "time_to" in criteria) else None
-    for key, want in criteria.items():
-        if key == "partner" and want not in entry.get("partners", []):
-            return False
-        if key == "time_from" and when is not None and when < want:
-            return False
-        if key == "time_to" and when is not None and when >= want:
-            return False
-        if key in ("requester_org", "purpose", "decision") and entry.get(key) != want:
-            return False
-    return True

@@ -20,12 +20,12 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from gateway.audit import (
     INLINE_PSEUDONYMS,
     AuditEntry,
     SubjectSet,
-    set_item,
     subject_pseudonyms,
     subject_set_items,
 )
@@ -73,9 +73,11 @@ class AuditRecorder:
     def pseudonyms(self, subjects: Sequence[str]) -> tuple[str, ...]:
         return subject_pseudonyms(self._key, subjects)
 
-    def set_item(self, subject: str) -> bytes:
-        """The subject's item in a subject set (``subject``: a normalised GB 11643 id)."""
-        return set_item(self._key, subject)
+    def person_forms(self, subject: str) -> dict[str, Any]:
+        """A normalised id's keyed forms, for an officer's search (``gateway.audit_search``)."""
+        from gateway.audit_search import person_forms
+
+        return person_forms(self._key, subject)
 
     def pseudonymised(self, subjects: Sequence[str]) -> Pseudonymised:
         """Inline pseudonyms up to ``INLINE_PSEUDONYMS`` subjects, else a subject set (in a

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import sys
 import time
@@ -56,8 +57,13 @@ def register(sub: Any) -> None:
     c.set_defaults(run=run_checkpoint)
     s = actions.add_parser("search", help="find entries (by org, purpose, partner, person...)",
                            description="Search the log. --subject takes a person's id; the "
-                           "server turns it into the keyed pseudonym entries carry.")
+                           "server turns it into the keyed pseudonym entries carry. With "
+                           "--archive, search an export archive here instead, offline: a "
+                           "--subject search then needs the audit pseudonym key (read from "
+                           "[audit] pseudonym_key of --config).")
     _remote(s)
+    s.add_argument("--archive", type=Path, metavar="FILE",
+                   help="an archive written by `pgw audit export`: search it, not the gateway")
     for name in ("org", "purpose", "partner"):
         s.add_argument(f"--{name}" if name != "org" else "--requester-org")
     s.add_argument("--decision", choices=["allow", "deny", "error"])
@@ -186,6 +192,8 @@ HEADERS = ["index", "time", "kind", "decision", "org", "role", "purpose", "subje
 
 
 def run_search(args: argparse.Namespace) -> int:
+    if args.archive is not None:
+        return _search_archive(args)
     request = audit_pb2.SearchRequest(
         requester_org=args.requester_org or "", purpose=args.purpose or "",
         partner=args.partner or "", decision=args.decision or "",
@@ -194,6 +202,33 @@ def run_search(args: argparse.Namespace) -> int:
     answer = _call(args, lambda stub, md: stub.Search(request, metadata=md, timeout=60))
     print(table(HEADERS, _rows(answer.entries)))
     print(f"{len(answer.entries)} entries", file=sys.stderr)
+    return 0
+
+
+def _search_archive(args: argparse.Namespace) -> int:
+    from gateway.audit_search import person_forms, search_archive, search_criteria
+    from gateway.errors import GatewayError
+    from gateway.keys import load_secret
+
+    def forms(subject: str) -> dict[str, Any]:
+        return person_forms(load_secret(config_of(args).audit_pseudonym_key), subject)
+
+    try:
+        text = args.archive.read_text(encoding="utf-8")
+        criteria = search_criteria(
+            forms, requester_org=args.requester_org or "", purpose=args.purpose or "",
+            partner=args.partner or "", decision=args.decision or "",
+            time_from=args.time_from or "", time_to=args.time_to or "",
+            subject=args.subject or "")
+        found = list(itertools.islice(search_archive(text, criteria), args.limit))
+    except OSError as exc:
+        raise CliError(f"cannot read the archive {args.archive}: {exc.strerror}") from None
+    except GatewayError as err:
+        raise CliError(err.outward_message()) from None
+    except ValueError as exc:
+        raise CliError(f"{args.archive}: {exc}") from None
+    print(table(HEADERS, _rows(found)))
+    print(f"{len(found)} entries (from {args.archive}, offline)", file=sys.stderr)
     return 0
 
 

@@ -242,7 +242,9 @@ def test_big_subject_sets_commit_a_few_at_a_time(store_target: Any, signer: Any,
 def test_search_reads_each_set_in_its_own_form(store_target: Any, signer: NoteSigner) -> None:
     """A ``"v": 2`` entry written before set items holds HMAC pseudonyms; a ``"v": 3`` one set
     items. The officer search looks for the person's own form in each, and only there."""
-    from gateway.audit_service import _names_subject
+    from functools import partial
+
+    from gateway.audit_search import names_person
 
     ids = _ids(INLINE_PSEUDONYMS + 3, 320402199001010000)
     person, stranger = ids[7], _ids(1, 320402199101010000)[0]
@@ -257,16 +259,17 @@ def test_search_reads_each_set_in_its_own_form(store_target: Any, signer: NoteSi
             assert old.subject_set == SubjectSet(len(ids), SubjectSet.of(old_blob).sha256,
                                                  legacy=True)
             assert new.subject_set == SubjectSet.of(subject_set_items(KEY, ids))
+            def names(index: int, entry: AuditEntry, criteria: dict[str, Any]) -> bool:
+                read = partial(log.store.read_subject_set, index)
+                return names_person(entry.to_json(), criteria, read)  # type: ignore[arg-type]
+
             for who, found in ((person, [True, True]), (stranger, [False, False])):
-                criteria = {"pseudonym": recorder.pseudonyms([who])[0],
-                            "set_item": recorder.set_item(who)}
-                assert [_names_subject(log.store, i, e.to_json(), criteria)
-                        for i, e in enumerate((old, new))] == found
+                forms = recorder.person_forms(who)
+                assert [names(i, e, forms) for i, e in enumerate((old, new))] == found
             # each form only: an HMAC pseudonym is no item of a new set, and the reverse
-            assert not _names_subject(log.store, 1, new.to_json(), {
-                "pseudonym": recorder.pseudonyms([person])[0], "set_item": b"\0" * 32})
-            assert not _names_subject(log.store, 0, old.to_json(), {
-                "pseudonym": "00" * 32, "set_item": recorder.set_item(person)})
+            forms = recorder.person_forms(person)
+            assert not names(1, new, {**forms, "set_item": b"\0" * 32})
+            assert not names(0, old, {**forms, "pseudonym": "00" * 32})
         finally:
             await log.aclose()
 

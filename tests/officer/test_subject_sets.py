@@ -355,3 +355,53 @@ def test_a_set_the_gateway_finds_altered_is_not_handed_over(bulk_log: BulkLog) -
     assert info.value.code() == grpc.StatusCode.DATA_LOSS
     assert f"audit entry {BULK}" in (info.value.details() or "")
     _no_secrets(info.value.details() or "", bulk_log, bulk_log.p1)
+
+
+def offline(bulk_log: BulkLog, capsys: Any, archive: Path, *criteria: str) -> tuple[int, str,
+                                                                                    str]:
+    return cli(capsys, "audit", "search", "--archive", str(archive), "--config",
+               str(bulk_log.stack.config_file), *criteria)
+
+
+def _indexes(out: str) -> list[int]:
+    return [int(line.split()[0]) for line in out.splitlines()[2:] if line.strip()]
+
+
+def test_an_archive_answers_a_person_search_offline_as_the_gateway_does(
+        bulk_log: BulkLog, capsys: Any, tmp_path: Path) -> None:
+    archive = tmp_path / "archive.jsonl"
+    assert export(bulk_log, capsys, archive)[0] == 0
+    for person in (bulk_log.p1, bulk_log.p2, bulk_log.p3, bulk_log.bulk[-1]):
+        rc, out, err = offline(bulk_log, capsys, archive, "--subject", person)
+        assert rc == 0 and "offline" in err, err
+        assert _indexes(out) == search(bulk_log.stack, person)
+        _no_secrets(out + err, bulk_log, person)
+    rc, out, _ = offline(bulk_log, capsys, archive, "--subject", bulk_log.p2, "--purpose",
+                         "loan-risk-scoring")
+    assert rc == 0 and _indexes(out) == stack_search(
+        bulk_log.stack, subject=bulk_log.p2, purpose="loan-risk-scoring") != []
+    rc, out, _ = offline(bulk_log, capsys, archive, "--decision", "allow")
+    assert rc == 0 and _indexes(out) == stack_search(bulk_log.stack, decision="allow")
+
+
+def test_an_offline_search_refuses_what_it_cannot_answer(bulk_log: BulkLog, capsys: Any,
+                                                         tmp_path: Path) -> None:
+    digests = tmp_path / "digests.jsonl"
+    assert export(bulk_log, capsys, digests, "--digests-only")[0] == 0
+    rc, _, err = offline(bulk_log, capsys, digests, "--subject", bulk_log.p1)
+    assert rc == 1 and f"entry {BULK}: the archive has no subject set" in err, err
+    rc, out, _ = offline(bulk_log, capsys, digests, "--purpose", "loan-risk-scoring")
+    assert rc == 0 and BULK in _indexes(out)  # sets are not needed for this
+    assert _indexes(out) == stack_search(bulk_log.stack, purpose="loan-risk-scoring")
+    full = tmp_path / "full.jsonl"
+    assert export(bulk_log, capsys, full)[0] == 0
+    lines = [json.loads(line) for line in full.read_text().splitlines()]
+    lines[BULK]["subject_set"] = base64.b64encode(
+        _flip(base64.b64decode(lines[BULK]["subject_set"]))).decode()
+    full.write_text("".join(json.dumps(d) + "\n" for d in lines))
+    rc, _, err = offline(bulk_log, capsys, full, "--subject", bulk_log.p2)
+    assert rc == 1 and f"entry {BULK}: in your archive: subject set does not hash" in err, err
+    _no_secrets(err, bulk_log, bulk_log.p2)
+    bad = "1" * 17 + "0"
+    rc, _, err = offline(bulk_log, capsys, full, "--subject", bad)
+    assert rc == 1 and "subject" in err and bad not in err, err
