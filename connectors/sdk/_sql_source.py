@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import queue
 import re
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -34,6 +33,7 @@ from typing import Any
 from connectors.sdk._datasource import DataSource, Row
 from connectors.sdk._plugin import SourceConfig
 from connectors.sdk._schema import FieldType, Schema
+from connectors.sdk._sqlite_pool import ConnectionPool
 from gateway.errors import ConfigError
 
 __all__ = ["SqlSource"]
@@ -67,7 +67,7 @@ def _quote(name: Any, what: str) -> str:
 
 
 class _Pool:
-    """A few blocking DB-API connections shared by worker threads."""
+    """A few blocking DB-API connections (SQLite or PostgreSQL) shared by worker threads."""
 
     def __init__(self, dsn: str) -> None:
         self.postgres = dsn.startswith(("postgresql://", "postgres://"))
@@ -83,8 +83,11 @@ class _Pool:
         else:
             raise ConfigError(f"dsn: got scheme {dsn.split('://')[0]!r}, want sqlite or "
                               "postgresql")
-        self._idle: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self.closed = False
+        self._pool = ConnectionPool(self._connect)
+
+    @property
+    def closed(self) -> bool:
+        return self._pool.closed
 
     def _connect(self) -> Any:
         if self.postgres:
@@ -98,26 +101,11 @@ class _Pool:
     def run(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         if self.closed:
             raise RuntimeError("source is closed")
-        try:
-            conn = self._idle.get_nowait()
-        except queue.Empty:
-            conn = self._connect()
-        try:
-            cur = conn.execute(sql, list(params))
-            return [tuple(r) for r in cur.fetchall()]
-        finally:
-            if self.closed:
-                conn.close()
-            else:
-                self._idle.put(conn)
+        with self._pool.borrow() as conn:
+            return [tuple(r) for r in conn.execute(sql, list(params)).fetchall()]
 
     def close(self) -> None:
-        self.closed = True
-        while True:
-            try:
-                self._idle.get_nowait().close()
-            except queue.Empty:
-                return
+        self._pool.close()
 
 
 class SqlSource(DataSource):
