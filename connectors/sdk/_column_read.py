@@ -22,7 +22,8 @@ __all__ = ["ColumnRead", "FetchWhenAsked", "ScannedColumn"]
 
 
 class ColumnRead(abc.ABC):
-    """One started read of a numeric field; :meth:`values` once, then :meth:`close`."""
+    """One started read of a numeric field: :meth:`values` (again for other ids if need
+    be), then :meth:`close`."""
 
     @abc.abstractmethod
     async def values(self, ids: bytes) -> tuple[np.ndarray, np.ndarray]:

@@ -13,10 +13,12 @@ import math
 import re
 from collections.abc import AsyncIterator
 from datetime import date
+from typing import TYPE_CHECKING
 
 import grpc
 from google.protobuf.message import DecodeError
 
+from connectors.sdk._column_read import ColumnRead
 from connectors.sdk._compute_cohorts import CohortSource, cohort_source_for
 from connectors.sdk._compute_he import (
     context_digest,
@@ -43,6 +45,9 @@ from gateway.pb.pgw.v1 import compute_pb2, compute_pb2_grpc, connector_pb2
 from gateway.policy import Agreement, FieldGrant, check_spec_against
 from gateway.privacy import SLOTS, HePool, PublicContext, Scheme
 from gateway.status import rpc
+
+if TYPE_CHECKING:
+    import numpy as np
 
 #: Hard ceiling on subjects per Encrypt, whatever an agreement allows (memory bound).
 MAX_SUBJECTS = 1 << 21
@@ -134,11 +139,11 @@ class PartnerComputeService(compute_pb2_grpc.PartnerComputeServiceServicer):
         if not 1 <= espec.chunk_slots <= SLOTS or not 1 <= espec.subject_count <= MAX_SUBJECTS:
             raise PermissionDenied("encrypt spec out of range", reason="chunk or count range")
         ctx = self._context(first.start.public_context, espec.context_sha256)
-        # the source may scan its table while the ids arrive and are checked
+        # the source may scan its table while the ids arrive, and looks them up while they
+        # are checked: a bad id still refuses the call before anything is encrypted
         read = await self.connector.source.start_values(grant.field, espec.subject_count)
         try:
-            ids = await self._subjects(stream, espec)
-            values, found = await read.values(ids)
+            values, found = await self._looked_up(read, await self._subjects(stream, espec))
         finally:
             read.close()
         chunks = math.ceil(len(values) / espec.chunk_slots)
@@ -159,7 +164,22 @@ class PartnerComputeService(compute_pb2_grpc.PartnerComputeServiceServicer):
         if len(data) != espec.subject_count * WIDTH or ids_digest(data) != espec.subjects_sha256:
             raise PermissionDenied("subjects differ from the signed digest",
                                    reason="subjects digest or count mismatch")
-        return await in_thread_if_many(validate_packed_ids, data)
+        return data
+
+    @staticmethod
+    async def _looked_up(read: ColumnRead, data: bytes) -> tuple[np.ndarray, np.ndarray]:
+        """``read``'s values for the ids in ``data``, looked up while the ids are validated
+        (both in threads): the outcome of validating first, then looking the normalised ids
+        up, which is what happens when validation changes them (a lower-case x)."""
+        ids, looked = await asyncio.gather(in_thread_if_many(validate_packed_ids, data),
+                                           read.values(data), return_exceptions=True)
+        if isinstance(ids, BaseException):
+            raise ids
+        if ids != data:
+            return await read.values(ids)
+        if isinstance(looked, BaseException):
+            raise looked
+        return looked
 
     @rpc
     async def Aggregate(self, request: compute_pb2.AggregateRequest,

@@ -235,3 +235,47 @@ def test_a_started_scan_serves_the_ids_that_come_later(tmp_path: Path) -> None:
         finally:
             await source.aclose()
     assert asyncio.run(run()) == ([3.5, 0.0, 1.5], [True, False, True], True)
+
+
+@pytest.mark.parametrize("share", [BELOW, ABOVE])
+def test_encrypt_looks_ids_up_while_checking_them_with_the_outcome_of_checking_first(
+        tmp_path: Path, share: int) -> None:
+    """Encrypt validates the ids and looks them up at once: valid ids give the lookup of
+    those ids; lower-case ``x`` ids (normalised by the check) give the lookup of the
+    normalised ids, as checking first did; a bad id refuses the call, naming its position."""
+    from connectors.sdk._compute_service import PartnerComputeService
+    from gateway.errors import InvalidArgument
+
+    path = _table(tmp_path / "t.db", [(pid, float(n), 0, 0, "", "") for n, pid in
+                                      enumerate(POOL)])
+    with_x = [p for p in POOL if p.endswith("X")]
+    wanted = [*POOL[:6], *OUTSIDERS[:2]]
+
+    async def scenario() -> None:
+        source = SqliteSource(SCHEMA, path, "t")
+        try:
+            for subjects, reference in ((wanted, wanted),
+                                        ([p[:17] + "x" for p in with_x], with_x)):
+                read = await source.start_values("i", len(subjects))
+                try:
+                    values, found = await PartnerComputeService._looked_up(
+                        read, pack_ids(subjects))
+                finally:
+                    read.close()
+                want, want_found = await source.fetch_values(pack_ids(reference), "i")
+                assert found.tolist() == want_found.tolist() and any(want_found)
+                np.testing.assert_array_equal(values, want)
+            bad = [*POOL[:3], POOL[3][:17] + "0" if POOL[3][17] != "0" else POOL[3][:17] + "1"]
+            read = await source.start_values("i", len(bad))
+            try:
+                with pytest.raises(InvalidArgument) as caught:
+                    await PartnerComputeService._looked_up(read, pack_ids(bad))
+            finally:
+                read.close()
+            assert "subjects[3]" in str(caught.value.details()) and bad[3] not in str(
+                caught.value.details())
+        finally:
+            await source.aclose()
+
+    with mock.patch.object(_sqlite_source, "SCAN_SHARE", share):
+        asyncio.run(scenario())
