@@ -14,12 +14,12 @@ from collections.abc import Iterator
 from typing import Any
 
 from gateway.audit._store import AuditStore
-from gateway.audit._subject_set import PSEUDONYM_BYTES, SubjectSet
+from gateway.audit._subject_set import PART_ALIGN, SubjectSet
 from gateway.errors import AuditDataLoss, NotFound
 
 __all__ = ["CHUNK_BYTES", "checked_set", "set_parts"]
 
-#: Bytes per ``GetSubjectSetResponse``: 32,768 pseudonyms (a 2^20-subject set is 32 parts).
+#: Bytes per ``GetSubjectSetResponse``: 65,536 set items (a 2^20-subject set is 16 parts).
 CHUNK_BYTES = 1 << 20
 
 
@@ -35,17 +35,17 @@ def checked_set(store: AuditStore, index: int, entry: dict[str, Any] | None = No
         raise NotFound(f"audit entry {index} lists its subjects inline: it has no subject set",
                        reason="no subject set")
     blob = store.read_subject_set(index)
-    problem = SubjectSet.from_json(entry["subject_set"]).problem(blob)
+    problem = SubjectSet.of_entry(entry).problem(blob)
     if problem is not None or blob is None:
         raise AuditDataLoss(f"audit entry {index}: {problem}; run `pgw audit verify`")
     return blob
 
 
 def set_parts(blob: bytes, size: int | None = None) -> Iterator[bytes]:
-    """``blob`` in parts of ``size`` bytes (default :data:`CHUNK_BYTES`; whole pseudonyms, the
+    """``blob`` in parts of ``size`` bytes (default :data:`CHUNK_BYTES`; whole items, the
     last part may be shorter)."""
     size = CHUNK_BYTES if size is None else size
-    if size < PSEUDONYM_BYTES or size % PSEUDONYM_BYTES:
-        raise ValueError(f"part size {size}: want a positive multiple of {PSEUDONYM_BYTES}")
+    if size < PART_ALIGN or size % PART_ALIGN:
+        raise ValueError(f"part size {size}: want a positive multiple of {PART_ALIGN}")
     for start in range(0, len(blob), size):
         yield blob[start:start + size]

@@ -19,8 +19,7 @@ from typing import Any
 
 from gateway.audit import holds_pseudonym, set_item, subject_pseudonym
 from gateway.audit._archive import ArchivedEntry, parse_archive
-from gateway.audit._entry import VERSION_HMAC_SET
-from gateway.audit._subject_set import SubjectSet
+from gateway.audit._subject_set import VERSION_HMAC_SET, SubjectSet
 from gateway.errors import FieldViolation, InvalidArgument
 from gateway.validate import normalize_person_id
 
@@ -115,7 +114,7 @@ def _archived_set(item: ArchivedEntry, entry: dict[str, Any]) -> bytes:
     if item.subject_set is None:
         raise ValueError(f"entry {item.index}: the archive has no subject set for it (exported "
                          "with --digests-only?), so it cannot say who was in it")
-    problem = SubjectSet.from_json(entry["subject_set"]).problem(item.subject_set)
+    problem = SubjectSet.of_entry(entry).problem(item.subject_set)
     if problem is not None:
         raise ValueError(f"entry {item.index}: in your archive: {problem}")
     return item.subject_set

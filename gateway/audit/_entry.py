@@ -35,7 +35,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from gateway.audit._pseudonyms import subject_pseudonym, subject_pseudonyms
-from gateway.audit._subject_set import INLINE_PSEUDONYMS, SubjectSet
+from gateway.audit._subject_set import INLINE_PSEUDONYMS, VERSION_HMAC_SET, SubjectSet
 
 __all__ = ["AgreementRef", "AuditEntry", "SubjectSet", "format_time",
            "subject_pseudonym", "subject_pseudonyms"]
@@ -43,8 +43,6 @@ __all__ = ["AgreementRef", "AuditEntry", "SubjectSet", "format_time",
 VERSION = 1
 #: Version of entries whose subjects are in a subject set of set items (module docstring).
 VERSION_SUBJECT_SET = 3
-#: The same with a set of HMAC pseudonyms (``SubjectSet.legacy``): read, no longer written.
-VERSION_HMAC_SET = 2
 KINDS = frozenset({"query", "explain", "compute", "join", "admin"})
 DECISIONS = frozenset({"allow", "deny", "error"})
 _TIME_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")

@@ -8,10 +8,10 @@ subjects, hashed into the leaf and returned in every receipt), so the entry carr
 
 and the store keeps the **set** in the same transaction, keyed by the entry's index:
 
-* set  = P_1 || P_2 || ... || P_N in the entry's subject order, ``len(set) == 32 * N``; each
-  P_i a 32-byte set item (:mod:`gateway.audit._set_items`) in a ``"v": 3`` entry, or the raw
-  HMAC pseudonym (the bytes whose hex the inline form would list) in a ``"v": 2`` entry,
-  written before set items existed (:attr:`SubjectSet.legacy`).
+* set  = P_1 || P_2 || ... || P_N in the entry's subject order: in a ``"v": 3`` entry each P_i
+  a 16-byte set item (:mod:`gateway.audit._set_items`), ``len(set) == 16 * N``; in a ``"v": 2``
+  entry, written before set items existed (:attr:`SubjectSet.legacy`), the raw 32-byte HMAC
+  pseudonym (the bytes whose hex the inline form would list), ``len(set) == 32 * N``.
 * sha256 = lowercase hex SHA-256(set): no prefix and no length field (the length is fixed by
   ``count``), so ``sha256sum`` over the stored BLOB reproduces it. It is SHA-256 whatever hash
   the Merkle log uses (the key names the algorithm).
@@ -30,13 +30,18 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["INLINE_PSEUDONYMS", "PSEUDONYM_BYTES", "SubjectSet", "holds_pseudonym"]
+__all__ = ["HMAC_BYTES", "INLINE_PSEUDONYMS", "ITEM_BYTES", "PART_ALIGN", "VERSION_HMAC_SET",
+           "SubjectSet", "holds_pseudonym"]
 
 #: Most pseudonyms an entry lists inline; more go to a subject set. Agreements cap queries
 #: and joins far below this, so only bulk computes (up to 2^21 subjects) have sets.
 INLINE_PSEUDONYMS = 1024
-#: Bytes per item of a set (a set item, or an HMAC-SHA256 pseudonym in a legacy set).
-PSEUDONYM_BYTES = 32
+#: Bytes per set item (``"v": 3`` sets) and per HMAC-SHA256 pseudonym (``"v": 2`` sets).
+ITEM_BYTES, HMAC_BYTES = 16, 32
+#: Set parts sent to officers are a multiple of this: whole items of either kind.
+PART_ALIGN = 32
+#: The entry version whose set holds HMAC pseudonyms (read, no longer written).
+VERSION_HMAC_SET = 2
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -56,13 +61,23 @@ class SubjectSet:
         if not isinstance(self.sha256, str) or not _HEX64.fullmatch(self.sha256):
             raise ValueError("audit entry field 'subject_set': sha256 is not 64 lowercase hex")
 
+    @property
+    def width(self) -> int:
+        """Bytes per item of this set."""
+        return HMAC_BYTES if self.legacy else ITEM_BYTES
+
     @classmethod
-    def of(cls, blob: bytes) -> SubjectSet:
-        """The set description of ``blob`` (raw pseudonyms, concatenated)."""
-        if len(blob) % PSEUDONYM_BYTES:
-            raise ValueError(f"subject set of {len(blob)} bytes: want a multiple of "
-                             f"{PSEUDONYM_BYTES}")
-        return cls(len(blob) // PSEUDONYM_BYTES, hashlib.sha256(blob).hexdigest())
+    def of(cls, blob: bytes, *, legacy: bool = False) -> SubjectSet:
+        """The description of ``blob`` (items, concatenated; HMAC pseudonyms if ``legacy``)."""
+        width = HMAC_BYTES if legacy else ITEM_BYTES
+        if len(blob) % width:
+            raise ValueError(f"subject set of {len(blob)} bytes: want a multiple of {width}")
+        return cls(len(blob) // width, hashlib.sha256(blob).hexdigest(), legacy)
+
+    @classmethod
+    def of_entry(cls, doc: dict[str, Any]) -> SubjectSet:
+        """The set an entry (parsed JSON, with a ``subject_set``) describes."""
+        return cls.from_json(doc["subject_set"], legacy=doc.get("v") == VERSION_HMAC_SET)
 
     @classmethod
     def from_json(cls, value: Any, *, legacy: bool = False) -> SubjectSet:
@@ -80,21 +95,23 @@ class SubjectSet:
         """Why ``blob`` is not this set (None if it is). Names sizes only, never content."""
         if blob is None:
             return f"subject set missing (the entry names {self.count} subjects)"
-        if len(blob) != PSEUDONYM_BYTES * self.count:
-            return (f"subject set is {len(blob)} bytes, want {PSEUDONYM_BYTES} x {self.count} "
-                    f"= {PSEUDONYM_BYTES * self.count}")
+        if len(blob) != self.width * self.count:
+            return (f"subject set is {len(blob)} bytes, want {self.width} x {self.count} "
+                    f"= {self.width * self.count}")
         if hashlib.sha256(blob).hexdigest() != self.sha256:
             return "subject set does not hash to the entry's digest (altered after the fact)"
         return None
 
 
 def holds_pseudonym(blob: bytes, pseudonym: str | bytes) -> bool:
-    """Whether ``blob`` holds ``pseudonym`` (hex or raw) as one of its 32-byte items: matches
-    that straddle two items are skipped, so only whole, aligned items count."""
+    """Whether ``blob`` holds ``pseudonym`` (a 16-byte set item, or a 32-byte HMAC pseudonym,
+    raw or hex) as one of its items, items being as long as it: matches that straddle two
+    items are skipped, so only whole, aligned items count."""
     raw = bytes.fromhex(pseudonym) if isinstance(pseudonym, str) else pseudonym
-    if len(raw) != PSEUDONYM_BYTES:
-        raise ValueError(f"pseudonym of {len(raw)} bytes: want {PSEUDONYM_BYTES}")
+    width = len(raw)
+    if width not in (ITEM_BYTES, HMAC_BYTES):
+        raise ValueError(f"pseudonym of {width} bytes: want {ITEM_BYTES} or {HMAC_BYTES}")
     at = blob.find(raw)
-    while at != -1 and at % PSEUDONYM_BYTES:
+    while at != -1 and at % width:
         at = blob.find(raw, at + 1)
     return at != -1

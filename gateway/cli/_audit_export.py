@@ -36,7 +36,7 @@ async def read_set(stub: Any, md: Any, index: int, entry: bytes) -> bytes | None
     doc = json.loads(entry)
     if "subject_set" not in doc:
         return None
-    described = SubjectSet.from_json(doc["subject_set"])
+    described = SubjectSet.of_entry(doc)
     parts = []
     try:
         async for part in stub.GetSubjectSet(audit_pb2.GetSubjectSetRequest(index=index),

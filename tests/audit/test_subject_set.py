@@ -81,7 +81,8 @@ def test_digest_is_sha256_of_the_items_in_order() -> None:
     described = SubjectSet.of(blob)
     assert described == SubjectSet(len(ids), hashlib.sha256(blob).hexdigest())
     assert described.problem(blob) is None and not described.legacy
-    assert described.problem(blob[32:64] + blob[:32] + blob[64:]) is not None  # order counts
+    assert len(blob) == 16 * len(ids)
+    assert described.problem(blob[16:32] + blob[:16] + blob[32:]) is not None  # order counts
 
 
 def test_legacy_digest_is_sha256_of_the_raw_pseudonyms_in_order() -> None:
@@ -91,9 +92,10 @@ def test_legacy_digest_is_sha256_of_the_raw_pseudonyms_in_order() -> None:
     raw = [hmac.new(KEY, DOMAIN + i.encode(), hashlib.sha256).digest() for i in ids]
     assert blob == b"".join(raw)
     assert blob == bytes.fromhex("".join(subject_pseudonyms(KEY, ids)))
-    described = SubjectSet.of(blob)
-    assert described == SubjectSet(len(ids), hashlib.sha256(b"".join(raw)).hexdigest())
-    assert described.problem(blob) is None
+    described = SubjectSet.of(blob, legacy=True)
+    assert described == SubjectSet(len(ids), hashlib.sha256(b"".join(raw)).hexdigest(), True)
+    assert described.problem(blob) is None and described.width == 32
+    assert SubjectSet(len(ids), described.sha256).problem(blob) is not None  # 16 x count
     swapped = raw[1] + raw[0] + b"".join(raw[2:])  # order is part of the set
     assert described.problem(swapped) is not None
 
@@ -111,7 +113,7 @@ def test_the_form_follows_the_count_at_the_threshold(n: int) -> None:
         entry, blob = _bulk(n)
         data = entry.encode()
         assert b'"v":3}' in data and b"subject_pseudonyms" not in data
-        assert len(data) < 1024 and len(blob) == 32 * n
+        assert len(data) < 1024 and len(blob) == 16 * n
         with pytest.raises(ValueError, match=f"at most {T} inline"):
             _entry(subject_count=n, subject_pseudonyms=subject_pseudonyms(KEY, ids))
     assert AuditEntry.decode(data) == entry and AuditEntry.decode(data).encode() == data
@@ -193,31 +195,32 @@ def test_problems_name_sizes_never_content() -> None:
     assert described is not None
     altered = bytearray(blob)
     altered[100] ^= 1
-    problems = [described.problem(None), described.problem(blob[:-32]),
-                described.problem(blob + bytes(32)), described.problem(blob[:-1]),
+    problems = [described.problem(None), described.problem(blob[:-16]),
+                described.problem(blob + bytes(16)), described.problem(blob[:-1]),
                 described.problem(bytes(altered))]
     assert all(problems)
     assert "missing" in problems[0] and "altered" in problems[4]
     hexes = set(re.findall(r"[0-9a-f]{16,}", " ".join(p or "" for p in problems)))
     assert not hexes, hexes
-    with pytest.raises(ValueError, match="multiple of 32"):
+    with pytest.raises(ValueError, match="multiple of 16"):
         SubjectSet.of(blob[:-1])
+    with pytest.raises(ValueError, match="multiple of 32"):
+        SubjectSet.of(blob + blob[:-16], legacy=True)
 
 
-_items = st.lists(st.binary(min_size=32, max_size=32), min_size=1, max_size=40, unique=True)
-
-
-@given(items=_items, data=st.data())
-def test_holds_pseudonym_matches_whole_items_only(items: list[bytes],
-                                                  data: st.DataObject) -> None:
+@given(width=st.sampled_from([16, 32]), data=st.data())
+def test_holds_pseudonym_matches_whole_items_only(width: int, data: st.DataObject) -> None:
+    """Set items (16 bytes) and the HMAC pseudonyms of v2 sets (32 bytes) alike."""
+    items = data.draw(st.lists(st.binary(min_size=width, max_size=width), min_size=1,
+                               max_size=40, unique=True))
     blob = b"".join(items)
     member = data.draw(st.sampled_from(items))
     assert holds_pseudonym(blob, member) and holds_pseudonym(blob, member.hex())
-    other = data.draw(st.binary(min_size=32, max_size=32))
+    other = data.draw(st.binary(min_size=width, max_size=width))
     assert holds_pseudonym(blob, other) == (other in items)
     if len(items) > 1:  # a match straddling two items is no item
-        shift = data.draw(st.integers(1, 31))
-        straddle = blob[shift:shift + 32]
+        shift = data.draw(st.integers(1, width - 1))
+        straddle = blob[shift:shift + width]
         assert holds_pseudonym(blob, straddle) == (straddle in items)
 
 
@@ -226,5 +229,8 @@ def test_holds_pseudonym_skips_an_unaligned_match_before_an_aligned_one() -> Non
     tricky = bytes(16) + needle + bytes(16)  # two items, the needle across their border
     assert not holds_pseudonym(tricky, needle)
     assert holds_pseudonym(tricky + needle, needle)
-    with pytest.raises(ValueError, match="32"):
+    with pytest.raises(ValueError, match="16 or 32"):
         holds_pseudonym(tricky, needle[:31])
+    item = bytes(range(16))
+    assert not holds_pseudonym(bytes(8) + item + bytes(8), item)  # across two 16-byte items
+    assert holds_pseudonym(bytes(16) + item, item)

@@ -244,6 +244,7 @@ def test_search_reads_each_set_in_its_own_form(store_target: Any, signer: NoteSi
     items. The officer search looks for the person's own form in each, and only there."""
     from functools import partial
 
+    from gateway._audit_sets import checked_set
     from gateway.audit_search import names_person
 
     ids = _ids(INLINE_PSEUDONYMS + 3, 320402199001010000)
@@ -256,8 +257,11 @@ def test_search_reads_each_set_in_its_own_form(store_target: Any, signer: NoteSi
             old_blob = pseudonym_blob(KEY, ids)
             old = AuditEntry.decode(await _record_raw(log, old_blob, legacy=True))
             new = AuditEntry.decode((await _record(AuditRecorder(log, KEY), ids)).entry)
-            assert old.subject_set == SubjectSet(len(ids), SubjectSet.of(old_blob).sha256,
-                                                 legacy=True)
+            assert old.subject_set == SubjectSet.of(old_blob, legacy=True)
+            assert old.subject_set.count == len(ids)
+            # the gateway's checked read (search, GetSubjectSet) sizes each set by its version
+            assert checked_set(log.store, 0) == old_blob
+            assert checked_set(log.store, 1) == subject_set_items(KEY, ids)
             assert new.subject_set == SubjectSet.of(subject_set_items(KEY, ids))
             def names(index: int, entry: AuditEntry, criteria: dict[str, Any]) -> bool:
                 read = partial(log.store.read_subject_set, index)
@@ -278,13 +282,13 @@ def test_search_reads_each_set_in_its_own_form(store_target: Any, signer: NoteSi
 
 async def _record_raw(log: AuditLog, blob: bytes, *, legacy: bool) -> bytes:
     """Append a bulk entry with ``blob`` as its set, as an older gateway wrote it."""
-    described = SubjectSet.of(blob)
+    described = SubjectSet.of(blob, legacy=legacy)
     entry = AuditEntry(
         time="2025-01-02T03:04:05.000006Z", request_id="req-old", kind="compute",
         requester_org="hpf-changzhou", requester_subject="s", role="requester",
         purpose="loan-risk-scoring", agreements=(), partners=("bank",), released=(),
         subject_count=described.count, subject_pseudonyms=(),
-        subject_set=SubjectSet(described.count, described.sha256, legacy=legacy),
+        subject_set=described,
         decision="allow", reason="", response_digest="")
     data = entry.encode()
     await log.append(data, blob)

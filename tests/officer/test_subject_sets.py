@@ -165,7 +165,7 @@ def _no_secrets(text: str, log: BulkLog, *people: str) -> None:
 def test_search_refuses_to_answer_from_a_tampered_set(bulk_log: BulkLog) -> None:
     original = _stored_set(bulk_log.target, BULK)
     altered = bytearray(original)
-    altered[32 * 700 + 5] ^= 0x01  # inside P1's own pseudonym: a silent miss otherwise
+    altered[16 * 700 + 5] ^= 0x01  # inside P1's own set item: a silent miss otherwise
     _set_set(bulk_log.target, BULK, bytes(altered))
     try:
         with pytest.raises(grpc.RpcError) as info:
@@ -211,8 +211,8 @@ def _flip(blob: bytes) -> bytes:
 
 @pytest.mark.parametrize(("how", "index", "want"), [
     ("flip-one-byte", BULK, "subject set does not hash to the entry's digest"),
-    ("drop-one-pseudonym", BULK, f"subject set is {32 * (INLINE_PSEUDONYMS + 476)} bytes, "
-     f"want 32 x {INLINE_PSEUDONYMS + 477}"),
+    ("drop-one-item", BULK, f"subject set is {16 * (INLINE_PSEUDONYMS + 476)} bytes, "
+     f"want 16 x {INLINE_PSEUDONYMS + 477}"),
     ("delete", OTHER, "subject set missing (the entry names 1100 subjects)"),
     ("add-to-small-entry", QUERY, "a subject set is stored for an entry that has none"),
     ("past-the-end", 3, "a subject set is stored past the end of the log"),
@@ -223,8 +223,8 @@ def test_a_changed_set_is_named_by_its_index(copy: tuple[Target, Path], bulk_log
     target, config = copy
     if how == "flip-one-byte":
         _set_set(target, index, _flip(_stored_set(target, index)))
-    elif how == "drop-one-pseudonym":
-        _set_set(target, index, _stored_set(target, index)[:-32])
+    elif how == "drop-one-item":
+        _set_set(target, index, _stored_set(target, index)[:-16])
     elif how == "delete":
         target.sql("DELETE FROM audit_subject_sets WHERE idx = ?", (index,))
     else:
@@ -253,7 +253,7 @@ def test_an_export_carries_the_sets_for_an_offline_search(bulk_log: BulkLog, cap
     lines = [json.loads(line) for line in archive.read_text().splitlines()]
     assert ["subject_set" in d for d in lines] == [False, True, True]
     # the officer's offline search: the person's set item (made with the pseudonym key), among
-    # whole 32-byte items of each set; their HMAC pseudonym in an inline entry
+    # whole 16-byte items of each set; their HMAC pseudonym in an inline entry
     p1, p2 = item(bulk_log, bulk_log.p1), item(bulk_log, bulk_log.p2)
     sets = {d["index"]: base64.b64decode(d["subject_set"]) for d in lines if "subject_set" in d}
     assert [i for i, blob in sets.items() if holds_pseudonym(blob, p1)] == [BULK]
@@ -329,10 +329,10 @@ def test_an_auditor_gets_a_set_in_parts_and_nobody_else_does(
 
     stack = bulk_log.stack
     assert get_set(stack, BULK) == _stored_set(bulk_log.target, BULK)
-    monkeypatch.setattr(sets, "CHUNK_BYTES", 32 * 100)  # parts of 100 pseudonyms
+    monkeypatch.setattr(sets, "CHUNK_BYTES", 32 * 50)  # parts of 100 set items
     parts = list(stack.audit_stub.GetSubjectSet(audit_pb2.GetSubjectSetRequest(index=OTHER),
                                                 metadata=metadata(stack.auditor()), timeout=20))
-    assert [len(p.pseudonyms) for p in parts] == [3200] * 11  # 1,100 pseudonyms
+    assert [len(p.pseudonyms) for p in parts] == [1600] * 11  # 1,100 set items
     assert b"".join(p.pseudonyms for p in parts) == _stored_set(bulk_log.target, OTHER)
     for index, code in ((QUERY, grpc.StatusCode.NOT_FOUND),
                         (3, grpc.StatusCode.INVALID_ARGUMENT)):
@@ -346,7 +346,7 @@ def test_an_auditor_gets_a_set_in_parts_and_nobody_else_does(
 
 def test_a_set_the_gateway_finds_altered_is_not_handed_over(bulk_log: BulkLog) -> None:
     original = _stored_set(bulk_log.target, BULK)
-    _set_set(bulk_log.target, BULK, original[:-32])
+    _set_set(bulk_log.target, BULK, original[:-16])
     try:
         with pytest.raises(grpc.RpcError) as info:
             get_set(bulk_log.stack, BULK)

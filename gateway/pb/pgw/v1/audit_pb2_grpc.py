@@ -119,9 +119,9 @@ class AuditServiceServicer:
 
     def GetSubjectSet(self, request, context):
         """The subject set of a bulk entry (one with "subject_set" instead of an inline list): its
-        32-byte items (set items; HMAC pseudonyms in a "v": 2 entry) in the entry's subject
-        order, in chunks to be joined, checked against the entry's digest before the first
-        chunk is sent.
+        items (16-byte set items; 32-byte HMAC pseudonyms in a "v": 2 entry) in the entry's
+        subject order, in chunks to be joined, checked against the entry's digest before the
+        first chunk is sent.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
