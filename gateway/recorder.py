@@ -7,7 +7,7 @@ without any raw id in the log. If the append fails, the caller gets ``AuditUnava
 and must release nothing.
 
 Inline or side: up to ``INLINE_PSEUDONYMS`` subjects are listed in the entry; a bulk compute's
-are packed into a subject set (32-byte set items, :mod:`gateway.audit._set_items`) that the log
+are packed into a subject set (16-byte set items, :mod:`gateway.audit._set_items`) that the log
 stores in the entry's own transaction, while the entry carries only its count and SHA-256.
 The receipt (entry, proof, checkpoint) therefore stays about a kilobyte at 2^20 subjects
 instead of 70 MB, which the 16 MiB message ceiling could not carry.
@@ -31,6 +31,7 @@ from gateway.audit import (
 )
 from gateway.audit import AgreementRef as EntryAgreement
 from gateway.audit._log import AuditLog
+from gateway.audit_search import person_forms
 from gateway.auth import Principal
 from gateway.errors import AuditUnavailable, GatewayError
 from gateway.logs import get_logger
@@ -75,8 +76,6 @@ class AuditRecorder:
 
     def person_forms(self, subject: str) -> dict[str, Any]:
         """A normalised id's keyed forms, for an officer's search (``gateway.audit_search``)."""
-        from gateway.audit_search import person_forms
-
         return person_forms(self._key, subject)
 
     def pseudonymised(self, subjects: Sequence[str]) -> Pseudonymised:

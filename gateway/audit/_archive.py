@@ -69,7 +69,7 @@ def parse_archive(text: str) -> list[ArchivedEntry]:
                 int(doc["index"]), _canonical(doc["entry"]),
                 None if blob is None else base64.b64decode(blob, validate=True)))
         except (ValueError, KeyError, TypeError, AttributeError, binascii.Error):
-            raise ValueError(f"--since archive line {number}: not an export line") from None
+            raise ValueError(f"archive line {number}: not an export line") from None
     return archived
 
 
@@ -95,7 +95,7 @@ def archive_finding(export: str, store: AuditStore) -> tuple[int | None, str] | 
     try:
         archived = parse_archive(export)
     except ValueError as exc:
-        return None, str(exc)
+        return None, f"--since {exc}"
     for start in range(0, len(archived), CHUNK):
         part = archived[start:start + CHUNK]
         stored = dict(store.read_indexed(part[0].index, part[-1].index + 1))

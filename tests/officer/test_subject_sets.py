@@ -405,3 +405,9 @@ def test_an_offline_search_refuses_what_it_cannot_answer(bulk_log: BulkLog, caps
     bad = "1" * 17 + "0"
     rc, _, err = offline(bulk_log, capsys, full, "--subject", bad)
     assert rc == 1 and "subject" in err and bad not in err, err
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text(full.read_text() + "not an export line\n")
+    rc, _, err = offline(bulk_log, capsys, broken, "--decision", "allow")
+    assert rc == 1 and "archive line 4: not an export line" in err and "--since" not in err
+    rc, _, err = verify(capsys, bulk_log.stack.config_file, "--since", str(broken))
+    assert rc == 1 and "--since archive line 4: not an export line" in err, err
