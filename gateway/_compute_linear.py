@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
+from functools import partial
 from typing import Any
 
 from connectors.sdk._compute_he import context_digest
@@ -14,11 +15,12 @@ from gateway._compute_he import evaluate_linear
 from gateway.auth import Principal
 from gateway.errors import FieldViolation, GatewayError, InvalidArgument, PermissionDenied
 from gateway.packed_ids import (
-    INLINE_IDS,
     WIDTH,
     PackedIds,
+    checked_beside,
     has_duplicates,
     ids_digest,
+    in_thread_if_many,
     receive_ids,
     validate_packed_ids,
 )
@@ -42,24 +44,13 @@ async def read_subjects(header: compute_pb2.ComputeHeader,
         got = f"{len(data) // WIDTH} ids" if len(data) % WIDTH == 0 else f"{len(data)} bytes"
         raise Refused(InvalidArgument(FieldViolation(
             "subjects", f"got {got}, want header.subject_count {want} ids of {WIDTH} bytes")))
-    if len(data) <= INLINE_IDS * WIDTH:
-        return _checked(data)
-    # Many ids: the duplicate check (a sort) runs beside the validation in a second thread
-    # (numpy releases the GIL), while the partners still wait for this request. On the raw
-    # bytes it is exact unless validation changed them (a lower-case x); then it runs again.
-    raw_dups = asyncio.ensure_future(asyncio.to_thread(has_duplicates, data))
-    try:
-        ids = await asyncio.to_thread(_valid, data)
-    finally:
-        dups = await raw_dups
-    if ids != data:
-        dups = await asyncio.to_thread(has_duplicates, ids)
-    return _distinct(ids, dups)
-
-
-def _checked(data: bytes) -> PackedIds:
-    ids = _valid(data)
-    return _distinct(ids, has_duplicates(ids))
+    # the duplicate check (a sort) runs beside the validation (numpy releases the GIL), while
+    # the partners still wait for this request
+    ids, duplicated = await checked_beside(_valid, data,
+                                           partial(in_thread_if_many, has_duplicates))
+    if duplicated:
+        raise Refused(InvalidArgument(FieldViolation("subjects", "the same id is listed twice")))
+    return PackedIds(ids)
 
 
 def _valid(data: bytes) -> bytes:
@@ -69,13 +60,6 @@ def _valid(data: bytes) -> bytes:
         raise Refused(InvalidArgument([
             FieldViolation(v.field, f"not a GB 11643-1999 id: {v.description}")
             for v in err.violations])) from None
-
-
-def _distinct(ids: bytes, duplicated: bool) -> PackedIds:
-    if duplicated:
-        raise Refused(InvalidArgument(FieldViolation("subjects",
-                                                     "the same id is listed twice")))
-    return PackedIds(ids)
 
 
 class LinearCompute(ComputeDecisions):

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import datetime as _dt
 import hashlib
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar, overload
 
@@ -24,8 +24,9 @@ import numpy as np
 from gateway.errors import FieldViolation, InvalidArgument
 from gateway.validate import normalize_person_id, screen_rows
 
-__all__ = ["INLINE_IDS", "WIDTH", "PackedIds", "has_duplicates", "id_keys", "ids_digest",
-           "in_thread_if_many", "pack_ids", "receive_ids", "unpack_ids", "validate_packed_ids"]
+__all__ = ["INLINE_IDS", "WIDTH", "PackedIds", "checked_beside", "has_duplicates", "id_keys",
+           "ids_digest", "in_thread_if_many", "pack_ids", "receive_ids", "unpack_ids",
+           "validate_packed_ids"]
 
 #: Bytes per id: GB 11643-1999 resident ids are 18 ASCII characters.
 WIDTH = 18
@@ -169,3 +170,20 @@ async def in_thread_if_many(check: Callable[[bytes], T], data: bytes) -> T:
     if len(data) <= INLINE_IDS * WIDTH:
         return check(data)
     return await asyncio.to_thread(check, data)
+
+
+async def checked_beside(check: Callable[[bytes], bytes], data: bytes,
+                         work: Callable[[bytes], Awaitable[T]]) -> tuple[bytes, T]:
+    """``(check(data), work(checked ids))`` with ``work`` started on the raw ``data`` while
+    ``check`` validates it (threads for many ids, :func:`in_thread_if_many`): the outcome of
+    checking first. An error of ``check`` wins; if it normalised the ids (a lower-case x),
+    ``work`` runs again on them."""
+    checked, done = await asyncio.gather(in_thread_if_many(check, data), work(data),
+                                         return_exceptions=True)
+    if isinstance(checked, BaseException):
+        raise checked
+    if checked != data:
+        return checked, await work(checked)
+    if isinstance(done, BaseException):
+        raise done
+    return checked, done

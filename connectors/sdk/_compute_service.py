@@ -36,8 +36,8 @@ from gateway.errors import (
 )
 from gateway.packed_ids import (
     WIDTH,
+    checked_beside,
     ids_digest,
-    in_thread_if_many,
     receive_ids,
     validate_packed_ids,
 )
@@ -168,18 +168,9 @@ class PartnerComputeService(compute_pb2_grpc.PartnerComputeServiceServicer):
 
     @staticmethod
     async def _looked_up(read: ColumnRead, data: bytes) -> tuple[np.ndarray, np.ndarray]:
-        """``read``'s values for the ids in ``data``, looked up while the ids are validated
-        (both in threads): the outcome of validating first, then looking the normalised ids
-        up, which is what happens when validation changes them (a lower-case x)."""
-        ids, looked = await asyncio.gather(in_thread_if_many(validate_packed_ids, data),
-                                           read.values(data), return_exceptions=True)
-        if isinstance(ids, BaseException):
-            raise ids
-        if ids != data:
-            return await read.values(ids)
-        if isinstance(looked, BaseException):
-            raise looked
-        return looked
+        """``read``'s values for the ids in ``data``, looked up while the ids are validated:
+        the outcome of validating first (``checked_beside``)."""
+        return (await checked_beside(validate_packed_ids, data, read.values))[1]
 
     @rpc
     async def Aggregate(self, request: compute_pb2.AggregateRequest,
