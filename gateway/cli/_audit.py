@@ -194,15 +194,18 @@ HEADERS = ["index", "time", "kind", "decision", "org", "role", "purpose", "subje
 def run_search(args: argparse.Namespace) -> int:
     if args.archive is not None:
         return _search_archive(args)
-    request = audit_pb2.SearchRequest(
-        requester_org=args.requester_org or "", purpose=args.purpose or "",
-        partner=args.partner or "", decision=args.decision or "",
-        time_from=args.time_from or "", time_to=args.time_to or "",
-        subject=args.subject or "", limit=args.limit)
+    request = audit_pb2.SearchRequest(**_criteria(args), limit=args.limit)
     answer = _call(args, lambda stub, md: stub.Search(request, metadata=md, timeout=60))
     print(table(HEADERS, _rows(answer.entries)))
     print(f"{len(answer.entries)} entries", file=sys.stderr)
     return 0
+
+
+def _criteria(args: argparse.Namespace) -> dict[str, str]:
+    """The search criteria given on the command line ("" for those left out)."""
+    names = ("requester_org", "purpose", "partner", "decision", "time_from", "time_to",
+             "subject")
+    return {name: getattr(args, name) or "" for name in names}
 
 
 def _search_archive(args: argparse.Namespace) -> int:
@@ -215,11 +218,7 @@ def _search_archive(args: argparse.Namespace) -> int:
 
     try:
         text = args.archive.read_text(encoding="utf-8")
-        criteria = search_criteria(
-            forms, requester_org=args.requester_org or "", purpose=args.purpose or "",
-            partner=args.partner or "", decision=args.decision or "",
-            time_from=args.time_from or "", time_to=args.time_to or "",
-            subject=args.subject or "")
+        criteria = search_criteria(forms, **_criteria(args))
         found = list(itertools.islice(search_archive(text, criteria), args.limit))
     except OSError as exc:
         raise CliError(f"cannot read the archive {args.archive}: {exc.strerror}") from None
